@@ -1,0 +1,98 @@
+-- spool.sql: the one definition of the anon-telemetry spool (format version 1).
+--
+-- The library builds this file in at compile time and applies it, in one
+-- transaction, to a spool whose PRAGMA user_version is older than 1; every
+-- statement is idempotent. Operators can read it to learn the layout.
+--
+-- Timestamps are UTC text with milliseconds, '2026-05-11T12:00:00.000Z': they
+-- sort and compare as text, and they read well in the sqlite3 shell.
+--
+-- A row's life:  pending --claim--> sending --2xx--> sent --(keep-sent days)--> pruned
+--                                      |--408/429/5xx--> pending (retry_count+1, next_attempt_at later)
+--                                      |--400/413 alone/422/retries exhausted/expired--> dlq
+--                                      '--lease expired (shipper died)--> claimable again, no retry spent
+
+CREATE TABLE IF NOT EXISTS events (
+    id               INTEGER PRIMARY KEY,
+    uuid             TEXT NOT NULL UNIQUE,            -- random v4 uuid, stable across retries
+    name             TEXT NOT NULL DEFAULT 'anonymizer_event',
+    schema_version   TEXT NOT NULL,                   -- eventSchemaVer, '1.7'
+    session_id       TEXT NOT NULL,                   -- NEMO_SESSION_PREFIX applied
+    client_version   TEXT NOT NULL,                   -- clientVer, 'undefined' when not given
+    cpu_architecture TEXT NOT NULL,                   -- uname -m of the host that queued it
+    queued_at        TEXT NOT NULL,                   -- the event's ts
+    parameters       TEXT NOT NULL,                   -- the 38-key JSON object, exactly as sent
+    status           TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'sending', 'sent')),
+    retry_count      INTEGER NOT NULL DEFAULT 0,      -- failed attempts answered by a collector
+    next_attempt_at  TEXT,                            -- NULL: due now
+    lease_until      TEXT,                            -- while 'sending': when a dead shipper's claim lapses
+    last_error       TEXT,
+    sent_at          TEXT
+);
+
+-- The shipper's queries: due rows in order, rows of one envelope, prunable sent rows.
+CREATE INDEX IF NOT EXISTS events_by_status ON events (status, next_attempt_at, id);
+CREATE INDEX IF NOT EXISTS events_by_envelope
+    ON events (session_id, client_version, schema_version, cpu_architecture, status, id);
+CREATE INDEX IF NOT EXISTS events_by_sent_at ON events (sent_at) WHERE status = 'sent';
+
+-- Dead letters: an event the shipper will not try again until an operator requeues it.
+CREATE TABLE IF NOT EXISTS dlq (
+    id               INTEGER PRIMARY KEY,             -- the id it had in events
+    uuid             TEXT NOT NULL UNIQUE,
+    name             TEXT NOT NULL DEFAULT 'anonymizer_event',
+    schema_version   TEXT NOT NULL,
+    session_id       TEXT NOT NULL,
+    client_version   TEXT NOT NULL,
+    cpu_architecture TEXT NOT NULL,
+    queued_at        TEXT NOT NULL,
+    parameters       TEXT NOT NULL,
+    retry_count      INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    moved_at         TEXT NOT NULL,
+    reason           TEXT NOT NULL                    -- a sentence: 'rejected by collector: HTTP 400'
+);
+
+-- One row per shipper run, for `anon-telemetry-ship status` ("last run's outcome").
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    exit_code   INTEGER,
+    sent        INTEGER NOT NULL DEFAULT 0,
+    retried     INTEGER NOT NULL DEFAULT 0,
+    dead        INTEGER NOT NULL DEFAULT 0,
+    summary     TEXT
+);
+
+-- For people with sqlite3: SELECT * FROM summary;
+CREATE VIEW IF NOT EXISTS summary AS
+    SELECT status,
+           count(*) AS events,
+           min(queued_at) AS oldest_queued_at,
+           CAST((julianday('now') - julianday(min(queued_at))) * 86400 AS INTEGER)
+               AS oldest_age_seconds,
+           min(next_attempt_at) AS next_attempt_at
+      FROM events GROUP BY status
+    UNION ALL
+    SELECT 'dlq', count(*), min(queued_at),
+           CAST((julianday('now') - julianday(min(queued_at))) * 86400 AS INTEGER), NULL
+      FROM dlq HAVING count(*) > 0;
+
+-- SELECT * FROM dlq_summary;  why events were dead-lettered, most common first
+CREATE VIEW IF NOT EXISTS dlq_summary AS
+    SELECT reason, count(*) AS events, min(moved_at) AS first_moved_at,
+           max(moved_at) AS last_moved_at
+      FROM dlq GROUP BY reason ORDER BY count(*) DESC, reason;
+
+-- SELECT * FROM pending_due;  what the next shipper run would try first
+CREATE VIEW IF NOT EXISTS pending_due AS
+    SELECT id, uuid, session_id, queued_at, retry_count, next_attempt_at, last_error
+      FROM events
+     WHERE status = 'pending'
+       AND (next_attempt_at IS NULL
+            OR next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+     ORDER BY id;
+
+PRAGMA user_version = 1;

@@ -1,0 +1,79 @@
+/*
+ * internal.h: what libanontelemetry shares with its own commands and with
+ * anon-telemetry-ship, but not with the world (not installed).
+ */
+#ifndef ANON_INTERNAL_H
+#define ANON_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "anon_telemetry.h"
+
+#if defined(__GNUC__)
+#define ANON_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define ANON_PRINTF(f, a)
+#endif
+
+#define ANON_DEFAULT_ENDPOINT "https://events.telemetry.data.nvidia.com/v1.1/events/json"
+#define ANON_CLIENT_ID        "184482118588404"
+#define ANON_EVENT_SYS_VER    "nemo-telemetry/1.0"
+#define ANON_EVENT_PROTOCOL   "1.6"
+#define ANON_SPOOL_FORMAT     1        /* PRAGMA user_version this library writes */
+#define ANON_BUSY_TIMEOUT_MS  10000
+#define ANON_TS_LEN           24       /* 2026-05-11T12:00:00.000Z */
+#define ANON_MAX_STRING       256      /* bytes in a string parameter */
+
+/* Formats err like snprintf when err is not NULL; returns status, for `return seterr(...)`. */
+int anon_seterr(char *err, size_t errlen, int status, const char *fmt, ...) ANON_PRINTF(4, 5);
+
+/* ---- time (timefmt.c) ---- */
+int64_t anon_now_ms(void);                           /* wall clock, ms since the epoch, UTC */
+void anon_format_ts(int64_t ms, char buf[ANON_TS_LEN + 1]); /* truncated to ms, 'Z' */
+int anon_parse_ts(const char *s, int64_t *ret_ms);   /* 0, or -1 when not our format */
+
+/* ---- randomness (uuid.c) ---- */
+int anon_random_bytes(void *buf, size_t n);          /* getrandom(2); 0 or -1 */
+int anon_uuid_v4(char buf[ANON_UUID_LEN + 1]);       /* random v4, lower-case; 0 or -1 */
+int anon_hex_id(char buf[33]);                       /* 32 random hex digits (uuid4().hex) */
+
+/* ---- a growable byte buffer with the JSON writing the wire needs (jsonw.c) ---- */
+typedef struct anon_buf {
+    char *data;     /* NUL-terminated while oom == 0 */
+    size_t len;
+    size_t cap;
+    int oom;        /* sticky: set once an allocation failed; later appends do nothing */
+} anon_buf;
+
+void anon_buf_init(anon_buf *b);
+void anon_buf_free(anon_buf *b);
+void anon_buf_reset(anon_buf *b);                    /* len = 0, keeps the allocation */
+void anon_buf_append(anon_buf *b, const char *s, size_t n);
+void anon_buf_puts(anon_buf *b, const char *s);
+void anon_buf_printf(anon_buf *b, const char *fmt, ...) ANON_PRINTF(2, 3);
+/* A JSON string literal, quotes included, escaped as Python's json.dumps does
+ * (ensure_ascii: non-ASCII as \uXXXX, surrogate pairs above U+FFFF). s must be UTF-8. */
+void anon_buf_json_string(anon_buf *b, const char *s);
+/* A JSON number as Python's repr(float) writes it: shortest round trip, "-1.0", "1e+16". */
+void anon_buf_json_double(anon_buf *b, double v);
+
+/* ---- the spool (spool.c) ---- */
+enum {
+    ANON_OPEN_NO_CREATE   = 1 << 0,  /* fail (ANON_EIO) instead of creating a missing spool */
+    ANON_OPEN_QUICK_CHECK = 1 << 1   /* run PRAGMA quick_check; failure is ANON_ECORRUPT */
+};
+int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *err,
+                       size_t errlen);
+sqlite3 *anon_spool_db(anon_spool *sp);
+/* Renames a damaged spool (and its -wal/-shm) to PATH.corrupt-<UTC time>; never deletes.
+ * The new name goes to ret_newpath. */
+int anon_spool_move_aside(const char *path, char *ret_newpath, size_t newpathlen, char *err,
+                          size_t errlen);
+/* The machine name stamped on rows (uname -m). */
+const char *anon_cpu_architecture(void);
+
+#endif
