@@ -1,0 +1,1035 @@
+/*
+ * ops.c: the operator subcommands of anon-telemetry-ship (status, list, dlq).
+ *
+ * They read and change the spool only through SQL on the tables that
+ * schema/spool.sql defines, so what they print is what an operator would find
+ * with sqlite3. They never create a spool (ANON_OPEN_NO_CREATE): asking about a
+ * spool that does not exist is an error (exit 74), not a reason to make one.
+ *
+ * Every listing is first gathered into one cJSON document; --json prints that
+ * document, the human form prints the same data as aligned columns (in the
+ * spirit of postqueue -p). requeue and purge work in one IMMEDIATE transaction
+ * and change nothing unless every ID named is in the dlq (exit 65 otherwise).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+
+#include <cjson/cJSON.h>
+
+#include "internal.h"
+#include "ops.h"
+
+#define OPS_PROG "anon-telemetry-ship"
+
+static const char ops_usage_text[] =
+    "usage: " OPS_PROG " status [--json] [--spool PATH]\n"
+    "       " OPS_PROG " list [--status pending|sending|sent] [--json] [--spool PATH]\n"
+    "       " OPS_PROG " dlq list [--json] [--spool PATH]\n"
+    "       " OPS_PROG " dlq requeue (ID...|--all) [--spool PATH]\n"
+    "       " OPS_PROG " dlq purge (ID...|--all) [--spool PATH]\n"
+    "The spool defaults to $ANON_TELEMETRY_SPOOL, else /var/spool/anon-telemetry/spool.db\n"
+    "for root, else ${XDG_STATE_HOME:-$HOME/.local/state}/anon-telemetry/spool.db.\n";
+
+typedef struct ops_args {
+    const char *cmd;       /* "status", "list" or "dlq" */
+    const char *verb;      /* dlq: "list", "requeue" or "purge"; else NULL */
+    const char *spool;     /* --spool, NULL: the default path */
+    const char *status;    /* list --status, NULL: every status */
+    int json;
+    int all;
+    int help;
+    int64_t *ids;          /* requeue/purge IDs, sorted, distinct */
+    size_t nids;
+} ops_args;
+
+/* ------------------------------------------------------------------ helpers */
+
+static int ops_usage(const char *cmd, const char *fmt, const char *arg)
+{
+    fprintf(stderr, OPS_PROG " %s: ", cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", ops_usage_text);
+    return EX_USAGE;
+}
+
+static int ops_db_error(const char *cmd, sqlite3 *db, const char *what)
+{
+    fprintf(stderr, OPS_PROG " %s: %s: %s\n", cmd, what, sqlite3_errmsg(db));
+    return EX_IOERR;
+}
+
+static int ops_cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A positive decimal id, whole string. */
+static int ops_parse_id(const char *s, int64_t *ret_id)
+{
+    char *end = NULL;
+    long long v;
+
+    if (s[0] < '0' || s[0] > '9')
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v <= 0)
+        return -1;
+    *ret_id = (int64_t)v;
+    return 0;
+}
+
+/* "3h 12m", "12m 5s", "45s", "2d 3h". */
+static void ops_fmt_duration(int64_t secs, char *buf, size_t n)
+{
+    if (secs < 0)
+        secs = 0;
+    if (secs < 60)
+        snprintf(buf, n, "%" PRId64 "s", secs);
+    else if (secs < 3600)
+        snprintf(buf, n, "%" PRId64 "m %" PRId64 "s", secs / 60, secs % 60);
+    else if (secs < 86400)
+        snprintf(buf, n, "%" PRId64 "h %" PRId64 "m", secs / 3600, secs % 3600 / 60);
+    else
+        snprintf(buf, n, "%" PRId64 "d %" PRId64 "h", secs / 86400, secs % 86400 / 3600);
+}
+
+static void ops_fmt_size(int64_t bytes, char *buf, size_t n)
+{
+    if (bytes < 1024)
+        snprintf(buf, n, "%" PRId64 " B", bytes);
+    else if (bytes < 1024 * 1024)
+        snprintf(buf, n, "%.1f KiB", (double)bytes / 1024.0);
+    else if (bytes < 1024LL * 1024 * 1024)
+        snprintf(buf, n, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
+    else
+        snprintf(buf, n, "%.1f GiB", (double)bytes / (1024.0 * 1024.0 * 1024.0));
+}
+
+static int64_t ops_file_size(const char *path, const char *suffix)
+{
+    char p[4096];
+    struct stat st;
+
+    if (snprintf(p, sizeof p, "%s%s", path, suffix) >= (int)sizeof p)
+        return 0;
+    if (stat(p, &st) != 0)
+        return 0;
+    return (int64_t)st.st_size;
+}
+
+/* Column value as a cJSON item: NULL -> null, integer -> number, else string. */
+static cJSON *ops_col_json(sqlite3_stmt *st, int i)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_NULL:
+        return cJSON_CreateNull();
+    case SQLITE_INTEGER:
+        return cJSON_CreateNumber((double)sqlite3_column_int64(st, i));
+    case SQLITE_FLOAT:
+        return cJSON_CreateNumber(sqlite3_column_double(st, i));
+    default:
+        return cJSON_CreateString((const char *)sqlite3_column_text(st, i));
+    }
+}
+
+/* Adds every column of the current row to obj under its column name; a column named
+ * "parameters" is parsed as the JSON object it holds (kept as a string if it is not). */
+static int ops_row_json(sqlite3_stmt *st, cJSON *obj)
+{
+    int n = sqlite3_column_count(st);
+
+    for (int i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(st, i);
+        cJSON *v = NULL;
+
+        if (strcmp(name, "parameters") == 0 && sqlite3_column_type(st, i) == SQLITE_TEXT)
+            v = cJSON_Parse((const char *)sqlite3_column_text(st, i));
+        if (v == NULL)
+            v = ops_col_json(st, i);
+        if (v == NULL || !cJSON_AddItemToObject(obj, name, v)) {
+            cJSON_Delete(v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const char *ops_jstr(const cJSON *obj, const char *key, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) && v->valuestring != NULL ? v->valuestring : dflt;
+}
+
+static int64_t ops_jint(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static int ops_print_json(const char *cmd, cJSON *doc)
+{
+    char *s = cJSON_Print(doc);
+
+    if (s == NULL) {
+        fprintf(stderr, OPS_PROG " %s: out of memory\n", cmd);
+        return EX_OSERR;
+    }
+    puts(s);
+    cJSON_free(s);
+    return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+}
+
+/* ------------------------------------------------- aligned text columns */
+
+#define OPS_MAX_COLS 8
+
+typedef struct ops_table {
+    int ncols;
+    const char *hdr[OPS_MAX_COLS];
+    int right[OPS_MAX_COLS];   /* 1: right-aligned (numbers) */
+    char **cells;              /* nrows * ncols, owned */
+    size_t nrows;
+    size_t cap;
+} ops_table;
+
+static void ops_table_free(ops_table *t)
+{
+    for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    t->cells = NULL;
+    t->nrows = t->cap = 0;
+}
+
+/* Copies ncols strings (NULL prints as "-"); -1 when out of memory. */
+static int ops_table_add(ops_table *t, const char *const *row)
+{
+    if (t->nrows == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 16;
+        char **nc = realloc(t->cells, ncap * (size_t)t->ncols * sizeof *nc);
+        if (nc == NULL)
+            return -1;
+        t->cells = nc;
+        t->cap = ncap;
+    }
+    for (int c = 0; c < t->ncols; c++) {
+        char *s = strdup(row[c] != NULL && row[c][0] != '\0' ? row[c] : "-");
+        if (s == NULL) {
+            for (int k = 0; k < c; k++)
+                free(t->cells[t->nrows * (size_t)t->ncols + (size_t)k]);
+            return -1;
+        }
+        t->cells[t->nrows * (size_t)t->ncols + (size_t)c] = s;
+    }
+    t->nrows++;
+    return 0;
+}
+
+static void ops_table_print(const ops_table *t)
+{
+    size_t w[OPS_MAX_COLS];
+
+    for (int c = 0; c < t->ncols; c++) {
+        w[c] = strlen(t->hdr[c]);
+        for (size_t r = 0; r < t->nrows; r++) {
+            size_t l = strlen(t->cells[r * (size_t)t->ncols + (size_t)c]);
+            if (l > w[c])
+                w[c] = l;
+        }
+    }
+    for (size_t r = 0; r <= t->nrows; r++) {
+        for (int c = 0; c < t->ncols; c++) {
+            const char *s = r == 0 ? t->hdr[c] : t->cells[(r - 1) * (size_t)t->ncols + (size_t)c];
+            int last = c == t->ncols - 1;
+            if (t->right[c])
+                printf("%*s", (int)w[c], s);
+            else if (last)
+                printf("%s", s);
+            else
+                printf("%-*s", (int)w[c], s);
+            if (!last)
+                printf("  ");
+        }
+        putchar('\n');
+    }
+}
+
+/* ------------------------------------------------------------------ status */
+
+static int ops_count(sqlite3 *db, const char *sql, const char *bind, int64_t *ret_n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    if (bind != NULL && sqlite3_bind_text(st, 1, bind, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+        goto out;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        goto out;
+    *ret_n = sqlite3_column_int64(st, 0);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The first column of the first row as a string, or NULL (SQL NULL or no row); -1 on error. */
+static int ops_text(sqlite3 *db, const char *sql, const char *bind, char *buf, size_t n,
+                    int *ret_null)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1, s;
+
+    *ret_null = 1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    if (bind != NULL && sqlite3_bind_text(st, 1, bind, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+        goto out;
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
+        *ret_null = 0;
+    } else if (s != SQLITE_ROW && s != SQLITE_DONE) {
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Fills doc with everything status shows. EX_OK, or EX_IOERR after printing why. */
+static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
+{
+    static const char *const statuses[] = { "pending", "sending", "sent" };
+    char now_ts[ANON_TS_LEN + 1], buf[256];
+    int64_t now_ms = anon_now_ms(), n = 0, dbb, walb;
+    int isnull, ret = EX_IOERR;
+    sqlite3_stmt *st = NULL;
+    cJSON *events, *reasons, *run;
+
+    anon_format_ts(now_ms, now_ts);
+    dbb = ops_file_size(path, "");
+    walb = ops_file_size(path, "-wal");
+    cJSON_AddStringToObject(doc, "spool", path);
+    cJSON_AddNumberToObject(doc, "spool_bytes", (double)(dbb + walb));
+    cJSON_AddNumberToObject(doc, "db_bytes", (double)dbb);
+    cJSON_AddNumberToObject(doc, "wal_bytes", (double)walb);
+    cJSON_AddStringToObject(doc, "now", now_ts);
+
+    /* One read transaction: every number below comes from the same snapshot. */
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return ops_db_error("status", db, "cannot read the spool");
+
+    events = cJSON_AddObjectToObject(doc, "events");
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
+        if (ops_count(db, "SELECT count(*) FROM events WHERE status = ?", statuses[i], &n) != 0)
+            goto sqlfail;
+        cJSON_AddNumberToObject(events, statuses[i], (double)n);
+    }
+    if (ops_count(db, "SELECT count(*) FROM dlq", NULL, &n) != 0)
+        goto sqlfail;
+    cJSON_AddNumberToObject(events, "dlq", (double)n);
+
+    if (ops_count(db,
+                  "SELECT count(*) FROM events WHERE status = 'pending'"
+                  " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+                  now_ts, &n) != 0)
+        goto sqlfail;
+    cJSON_AddNumberToObject(doc, "due_now", (double)n);
+
+    if (ops_text(db, "SELECT min(queued_at) FROM events WHERE status = 'pending'", NULL, buf,
+                 sizeof buf, &isnull) != 0)
+        goto sqlfail;
+    if (isnull) {
+        cJSON_AddNullToObject(doc, "oldest_pending_queued_at");
+        cJSON_AddNullToObject(doc, "oldest_pending_age_seconds");
+    } else {
+        int64_t q;
+        cJSON_AddStringToObject(doc, "oldest_pending_queued_at", buf);
+        if (anon_parse_ts(buf, &q) == 0)
+            cJSON_AddNumberToObject(doc, "oldest_pending_age_seconds",
+                                    (double)((now_ms - q) / 1000));
+        else
+            cJSON_AddNullToObject(doc, "oldest_pending_age_seconds");
+    }
+
+    /* The earliest retry still waiting on its backoff (what is due now is in due_now). */
+    if (ops_text(db,
+                 "SELECT min(next_attempt_at) FROM events WHERE status = 'pending'"
+                 " AND next_attempt_at > ?",
+                 now_ts, buf, sizeof buf, &isnull) != 0)
+        goto sqlfail;
+    if (isnull)
+        cJSON_AddNullToObject(doc, "next_attempt_at");
+    else
+        cJSON_AddStringToObject(doc, "next_attempt_at", buf);
+
+    reasons = cJSON_AddArrayToObject(doc, "dlq_by_reason");
+    if (sqlite3_prepare_v2(db,
+                           "SELECT reason, count(*) AS events FROM dlq GROUP BY reason"
+                           " ORDER BY count(*) DESC, reason",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto sqlfail;
+    while ((n = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(reasons, o);
+        if (o == NULL || ops_row_json(st, o) != 0)
+            goto oom;
+    }
+    if (n != SQLITE_DONE)
+        goto sqlfail;
+    sqlite3_finalize(st);
+    st = NULL;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, started_at, finished_at, exit_code, sent, retried, dead,"
+                           " summary FROM runs ORDER BY id DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto sqlfail;
+    n = sqlite3_step(st);
+    if (n == SQLITE_ROW) {
+        run = cJSON_AddObjectToObject(doc, "last_run");
+        if (run == NULL || ops_row_json(st, run) != 0)
+            goto oom;
+    } else if (n == SQLITE_DONE) {
+        cJSON_AddNullToObject(doc, "last_run");
+    } else {
+        goto sqlfail;
+    }
+    ret = EX_OK;
+    goto out;
+
+oom:
+    fprintf(stderr, OPS_PROG " status: out of memory\n");
+    ret = EX_OSERR;
+    goto out;
+sqlfail:
+    ret = ops_db_error("status", db, "cannot read the spool");
+out:
+    sqlite3_finalize(st);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    return ret;
+}
+
+static const char *ops_exit_meaning(int64_t code)
+{
+    switch (code) {
+    case 0:  return "everything due was delivered";
+    case 64: return "bad usage";
+    case 65: return "bad input data";
+    case 74: return "spool could not be read or written";
+    case 75: return "some events still pending";
+    case 78: return "bad configuration or endpoint refused";
+    default: return "failed";
+    }
+}
+
+static void ops_status_print(const cJSON *doc)
+{
+    static const char *const keys[] = { "pending", "sending", "sent", "dlq" };
+    const cJSON *events = cJSON_GetObjectItemCaseSensitive(doc, "events");
+    const cJSON *reasons = cJSON_GetObjectItemCaseSensitive(doc, "dlq_by_reason");
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(doc, "last_run");
+    const cJSON *r;
+    int64_t now_ms = 0, due = ops_jint(doc, "due_now"), t;
+    char a[64], b[64], c[64];
+    int w = 1;
+
+    anon_parse_ts(ops_jstr(doc, "now", ""), &now_ms);
+    printf("%-16s%s\n", "spool", ops_jstr(doc, "spool", "?"));
+    ops_fmt_size(ops_jint(doc, "spool_bytes"), a, sizeof a);
+    ops_fmt_size(ops_jint(doc, "db_bytes"), b, sizeof b);
+    ops_fmt_size(ops_jint(doc, "wal_bytes"), c, sizeof c);
+    printf("%-16s%s (db %s, wal %s)\n", "size", a, b, c);
+
+    for (size_t i = 0; i < 4; i++) {
+        int l = snprintf(a, sizeof a, "%" PRId64, ops_jint(events, keys[i]));
+        if (l > w)
+            w = l;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        printf("%-16s%*" PRId64, keys[i], w, ops_jint(events, keys[i]));
+        if (i == 0 && due > 0)
+            printf("  (%" PRId64 " due now)", due);
+        putchar('\n');
+    }
+
+    if (ops_jstr(doc, "oldest_pending_queued_at", NULL) == NULL) {
+        printf("%-16s%s\n", "oldest pending", "-");
+    } else {
+        ops_fmt_duration(ops_jint(doc, "oldest_pending_age_seconds"), a, sizeof a);
+        printf("%-16s%s (queued %s)\n", "oldest pending", a,
+               ops_jstr(doc, "oldest_pending_queued_at", ""));
+    }
+
+    printf("%-16s", "next attempt");
+    if (due > 0)
+        printf("now (%" PRId64 " due)", due);
+    if (ops_jstr(doc, "next_attempt_at", NULL) != NULL) {
+        const char *na = ops_jstr(doc, "next_attempt_at", "");
+        if (anon_parse_ts(na, &t) == 0)
+            ops_fmt_duration((t - now_ms + 999) / 1000, a, sizeof a);
+        else
+            snprintf(a, sizeof a, "?");
+        printf("%s%s (in %s)", due > 0 ? ", then " : "", na, a);
+    } else if (due == 0) {
+        printf("-");
+    }
+    putchar('\n');
+
+    if (cJSON_GetArraySize(reasons) > 0) {
+        w = 1;
+        cJSON_ArrayForEach(r, reasons) {
+            int l = snprintf(a, sizeof a, "%" PRId64, ops_jint(r, "events"));
+            if (l > w)
+                w = l;
+        }
+        printf("dlq by reason\n");
+        cJSON_ArrayForEach(r, reasons)
+            printf("  %*" PRId64 "  %s\n", w, ops_jint(r, "events"), ops_jstr(r, "reason", "?"));
+    }
+
+    printf("%-16s", "last run");
+    if (!cJSON_IsObject(run)) {
+        printf("never\n");
+        return;
+    }
+    printf("#%" PRId64 " started %s", ops_jint(run, "id"), ops_jstr(run, "started_at", "?"));
+    if (ops_jstr(run, "finished_at", NULL) != NULL) {
+        int64_t code = ops_jint(run, "exit_code");
+        printf(", finished %s, exit %" PRId64 " (%s)\n", ops_jstr(run, "finished_at", ""), code,
+               ops_exit_meaning(code));
+    } else {
+        printf(", not finished (still running, or it died)\n");
+    }
+    printf("%-16ssent %" PRId64 ", retried %" PRId64 ", dead %" PRId64 "\n", "",
+           ops_jint(run, "sent"), ops_jint(run, "retried"), ops_jint(run, "dead"));
+    if (ops_jstr(run, "summary", NULL) != NULL && ops_jstr(run, "summary", "")[0] != '\0')
+        printf("%-16s%s\n", "", ops_jstr(run, "summary", ""));
+}
+
+static int ops_status(sqlite3 *db, const char *path, const ops_args *a)
+{
+    cJSON *doc = cJSON_CreateObject();
+    int ret;
+
+    if (doc == NULL) {
+        fprintf(stderr, OPS_PROG " status: out of memory\n");
+        return EX_OSERR;
+    }
+    ret = ops_status_gather(db, path, doc);
+    if (ret == EX_OK) {
+        if (a->json)
+            ret = ops_print_json("status", doc);
+        else
+            ops_status_print(doc);
+    }
+    cJSON_Delete(doc);
+    return ret;
+}
+
+/* ------------------------------------------------------- list, dlq list */
+
+/* Runs sql (optionally binding one text) and appends each row as an object to arr. */
+static int ops_rows(sqlite3 *db, const char *cmd, const char *sql, const char *bind,
+                    cJSON *arr)
+{
+    sqlite3_stmt *st = NULL;
+    int s, ret = EX_OK;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        (bind != NULL && sqlite3_bind_text(st, 1, bind, -1, SQLITE_TRANSIENT) != SQLITE_OK)) {
+        ret = ops_db_error(cmd, db, "cannot read the spool");
+        goto out;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        if (o == NULL || !cJSON_AddItemToArray(arr, o) || ops_row_json(st, o) != 0) {
+            fprintf(stderr, OPS_PROG " %s: out of memory\n", cmd);
+            ret = EX_OSERR;
+            goto out;
+        }
+    }
+    if (s != SQLITE_DONE)
+        ret = ops_db_error(cmd, db, "cannot read the spool");
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
+{
+    static const char sql_all[] =
+        "SELECT id, uuid, status, session_id, client_version, cpu_architecture, schema_version,"
+        " queued_at, retry_count, next_attempt_at, lease_until, last_error, sent_at, parameters"
+        " FROM events ORDER BY id";
+    static const char sql_one[] =
+        "SELECT id, uuid, status, session_id, client_version, cpu_architecture, schema_version,"
+        " queued_at, retry_count, next_attempt_at, lease_until, last_error, sent_at, parameters"
+        " FROM events WHERE status = ? ORDER BY id";
+    cJSON *doc = cJSON_CreateObject(), *arr, *r;
+    ops_table t = { 7, { "ID", "STATUS", "QUEUED AT", "RETRIES", "NEXT ATTEMPT", "SESSION",
+                         "LAST ERROR" }, { 1, 0, 0, 1, 0, 0, 0 }, NULL, 0, 0 };
+    int ret;
+
+    if (doc == NULL || cJSON_AddStringToObject(doc, "spool", path) == NULL ||
+        (a->status != NULL ? cJSON_AddStringToObject(doc, "status", a->status)
+                           : cJSON_AddNullToObject(doc, "status")) == NULL ||
+        (arr = cJSON_AddArrayToObject(doc, "events")) == NULL) {
+        cJSON_Delete(doc);
+        fprintf(stderr, OPS_PROG " list: out of memory\n");
+        return EX_OSERR;
+    }
+    ret = ops_rows(db, "list", a->status ? sql_one : sql_all, a->status, arr);
+    if (ret != EX_OK)
+        goto out;
+    cJSON_AddNumberToObject(doc, "count", cJSON_GetArraySize(arr));
+
+    if (a->json) {
+        ret = ops_print_json("list", doc);
+        goto out;
+    }
+    if (cJSON_GetArraySize(arr) == 0) {
+        printf("no %sevents in %s\n", a->status ? a->status : "", path);
+        goto out;
+    }
+    {
+        int64_t counts[3] = { 0, 0, 0 };
+        cJSON_ArrayForEach(r, arr) {
+            char id[32], retries[32];
+            const char *status = ops_jstr(r, "status", "?");
+            const char *next = ops_jstr(r, "next_attempt_at", NULL);
+            const char *row[7];
+
+            snprintf(id, sizeof id, "%" PRId64, ops_jint(r, "id"));
+            snprintf(retries, sizeof retries, "%" PRId64, ops_jint(r, "retry_count"));
+            if (strcmp(status, "sent") == 0)
+                next = NULL;
+            else if (strcmp(status, "pending") == 0 && next == NULL)
+                next = "now";
+            row[0] = id;
+            row[1] = status;
+            row[2] = ops_jstr(r, "queued_at", NULL);
+            row[3] = retries;
+            row[4] = next;
+            row[5] = ops_jstr(r, "session_id", NULL);
+            row[6] = ops_jstr(r, "last_error", NULL);
+            if (ops_table_add(&t, row) != 0) {
+                fprintf(stderr, OPS_PROG " list: out of memory\n");
+                ret = EX_OSERR;
+                goto out;
+            }
+            counts[strcmp(status, "pending") == 0 ? 0 : strcmp(status, "sending") == 0 ? 1 : 2]++;
+        }
+        ops_table_print(&t);
+        printf("-- %d event%s (%" PRId64 " pending, %" PRId64 " sending, %" PRId64 " sent)\n",
+               cJSON_GetArraySize(arr), cJSON_GetArraySize(arr) == 1 ? "" : "s", counts[0],
+               counts[1], counts[2]);
+    }
+out:
+    ops_table_free(&t);
+    cJSON_Delete(doc);
+    return ret;
+}
+
+static int ops_dlq_list(sqlite3 *db, const char *path, const ops_args *a)
+{
+    cJSON *doc = cJSON_CreateObject(), *arr, *r;
+    ops_table t = { 6, { "ID", "MOVED AT", "RETRIES", "QUEUED AT", "SESSION", "REASON" },
+                    { 1, 0, 1, 0, 0, 0 }, NULL, 0, 0 };
+    int ret;
+
+    if (doc == NULL || cJSON_AddStringToObject(doc, "spool", path) == NULL ||
+        (arr = cJSON_AddArrayToObject(doc, "dlq")) == NULL) {
+        cJSON_Delete(doc);
+        fprintf(stderr, OPS_PROG " dlq list: out of memory\n");
+        return EX_OSERR;
+    }
+    ret = ops_rows(db, "dlq list",
+                   "SELECT id, uuid, session_id, client_version, cpu_architecture,"
+                   " schema_version, queued_at, retry_count, last_error, moved_at, reason,"
+                   " parameters FROM dlq ORDER BY id",
+                   NULL, arr);
+    if (ret != EX_OK)
+        goto out;
+    cJSON_AddNumberToObject(doc, "count", cJSON_GetArraySize(arr));
+
+    if (a->json) {
+        ret = ops_print_json("dlq list", doc);
+        goto out;
+    }
+    if (cJSON_GetArraySize(arr) == 0) {
+        printf("dlq is empty in %s\n", path);
+        goto out;
+    }
+    cJSON_ArrayForEach(r, arr) {
+        char id[32], retries[32];
+        const char *row[6];
+
+        snprintf(id, sizeof id, "%" PRId64, ops_jint(r, "id"));
+        snprintf(retries, sizeof retries, "%" PRId64, ops_jint(r, "retry_count"));
+        row[0] = id;
+        row[1] = ops_jstr(r, "moved_at", NULL);
+        row[2] = retries;
+        row[3] = ops_jstr(r, "queued_at", NULL);
+        row[4] = ops_jstr(r, "session_id", NULL);
+        row[5] = ops_jstr(r, "reason", NULL);
+        if (ops_table_add(&t, row) != 0) {
+            fprintf(stderr, OPS_PROG " dlq list: out of memory\n");
+            ret = EX_OSERR;
+            goto out;
+        }
+    }
+    ops_table_print(&t);
+    printf("-- %d dead letter%s (requeue: " OPS_PROG " dlq requeue ID...)\n",
+           cJSON_GetArraySize(arr), cJSON_GetArraySize(arr) == 1 ? "" : "s");
+out:
+    ops_table_free(&t);
+    cJSON_Delete(doc);
+    return ret;
+}
+
+/* -------------------------------------------------- dlq requeue, dlq purge */
+
+/* Every dlq id, sorted, into a malloc'd array. */
+static int ops_all_dlq_ids(sqlite3 *db, int64_t **ret_ids, size_t *ret_n)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t *ids = NULL, *nids;
+    size_t n = 0, cap = 0;
+    int s, rc = -1;
+
+    if (sqlite3_prepare_v2(db, "SELECT id FROM dlq ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            nids = realloc(ids, cap * sizeof *ids);
+            if (nids == NULL)
+                goto out;
+            ids = nids;
+        }
+        ids[n++] = sqlite3_column_int64(st, 0);
+    }
+    if (s != SQLITE_DONE)
+        goto out;
+    *ret_ids = ids;
+    *ret_n = n;
+    ids = NULL;
+    rc = 0;
+out:
+    free(ids);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int ops_dlq_change(sqlite3 *db, const ops_args *a)
+{
+    const int requeue = strcmp(a->verb, "requeue") == 0;
+    const char *cmd = requeue ? "dlq requeue" : "dlq purge";
+    sqlite3_stmt *has_dlq = NULL, *has_event = NULL, *ins = NULL, *del = NULL;
+    int64_t *ids = NULL, *renamed = NULL;
+    size_t nids = 0, nmissing = 0, done = 0, nrenamed = 0;
+    int ret = EX_IOERR, in_tx = 0;
+
+    /* IMMEDIATE: take the write lock first, so what we check is what we change. */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return ops_db_error(cmd, db, "cannot lock the spool");
+    in_tx = 1;
+
+    if (a->all) {
+        if (ops_all_dlq_ids(db, &ids, &nids) != 0) {
+            ret = ops_db_error(cmd, db, "cannot read the dlq");
+            goto out;
+        }
+    } else {
+        ids = a->ids;
+        nids = a->nids;
+    }
+
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM dlq WHERE id = ?", -1, &has_dlq, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT 1 FROM events WHERE id = ?", -1, &has_event, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           /* ?2 NULL: the id is taken in events, let SQLite pick a new one */
+                           "INSERT INTO events (id, uuid, name, schema_version, session_id,"
+                           " client_version, cpu_architecture, queued_at, parameters, status,"
+                           " retry_count, next_attempt_at, lease_until, last_error, sent_at)"
+                           " SELECT ?2, uuid, name, schema_version, session_id, client_version,"
+                           " cpu_architecture, queued_at, parameters, 'pending', 0, NULL, NULL,"
+                           " last_error, NULL FROM dlq WHERE id = ?1",
+                           -1, &ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "DELETE FROM dlq WHERE id = ?", -1, &del, NULL) != SQLITE_OK) {
+        ret = ops_db_error(cmd, db, "cannot prepare");
+        goto out;
+    }
+
+    /* All or nothing: name every unknown id, change nothing. */
+    for (size_t i = 0; i < nids; i++) {
+        int s;
+        sqlite3_reset(has_dlq);
+        sqlite3_bind_int64(has_dlq, 1, ids[i]);
+        s = sqlite3_step(has_dlq);
+        if (s == SQLITE_DONE) {
+            if (nmissing++ == 0)
+                fprintf(stderr, OPS_PROG " %s: not in the dlq:", cmd);
+            fprintf(stderr, " %" PRId64, ids[i]);
+        } else if (s != SQLITE_ROW) {
+            ret = ops_db_error(cmd, db, "cannot read the dlq");
+            goto out;
+        }
+    }
+    if (nmissing > 0) {
+        fprintf(stderr, "\n" OPS_PROG " %s: nothing changed\n", cmd);
+        ret = EX_DATAERR;
+        goto out;
+    }
+
+    if (requeue && nids > 0 && (renamed = calloc(nids, 2 * sizeof *renamed)) == NULL) {
+        fprintf(stderr, OPS_PROG " %s: out of memory\n", cmd);
+        ret = EX_OSERR;
+        goto out;
+    }
+    for (size_t i = 0; i < nids; i++) {
+        if (requeue) {
+            int taken, s;
+            sqlite3_reset(has_event);
+            sqlite3_bind_int64(has_event, 1, ids[i]);
+            s = sqlite3_step(has_event);
+            if (s != SQLITE_ROW && s != SQLITE_DONE) {
+                ret = ops_db_error(cmd, db, "cannot read events");
+                goto out;
+            }
+            taken = s == SQLITE_ROW;
+            sqlite3_reset(ins);
+            sqlite3_bind_int64(ins, 1, ids[i]);
+            if (taken)
+                sqlite3_bind_null(ins, 2);
+            else
+                sqlite3_bind_int64(ins, 2, ids[i]);
+            if (sqlite3_step(ins) != SQLITE_DONE) {
+                ret = ops_db_error(cmd, db, "cannot requeue");
+                goto out;
+            }
+            if (taken) {
+                renamed[2 * nrenamed] = ids[i];
+                renamed[2 * nrenamed + 1] = sqlite3_last_insert_rowid(db);
+                nrenamed++;
+            }
+        }
+        sqlite3_reset(del);
+        sqlite3_bind_int64(del, 1, ids[i]);
+        if (sqlite3_step(del) != SQLITE_DONE) {
+            ret = ops_db_error(cmd, db, "cannot delete from the dlq");
+            goto out;
+        }
+        done += (size_t)sqlite3_changes(db);
+    }
+
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        ret = ops_db_error(cmd, db, "cannot commit");
+        goto out;
+    }
+    in_tx = 0;
+
+    if (requeue) {
+        printf("requeued %zu event%s from the dlq (pending, retry_count 0)\n", done,
+               done == 1 ? "" : "s");
+        for (size_t i = 0; i < nrenamed; i++)
+            printf("dlq id %" PRId64 " is now event id %" PRId64
+                   " (id %" PRId64 " was taken by a newer event)\n",
+                   renamed[2 * i], renamed[2 * i + 1], renamed[2 * i]);
+    } else {
+        printf("purged %zu event%s from the dlq\n", done, done == 1 ? "" : "s");
+    }
+    ret = EX_OK;
+out:
+    if (in_tx)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_finalize(has_dlq);
+    sqlite3_finalize(has_event);
+    sqlite3_finalize(ins);
+    sqlite3_finalize(del);
+    if (ids != a->ids)
+        free(ids);
+    free(renamed);
+    return ret;
+}
+
+/* ------------------------------------------------------------ arguments */
+
+static int ops_parse(int argc, char **argv, ops_args *a)
+{
+    char label[32];
+    const char *cmd = label;
+    int opts_done = 0;
+
+    memset(a, 0, sizeof *a);
+    a->cmd = argv[0];
+    snprintf(label, sizeof label, "%s", argv[0]);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+
+        if (!opts_done && s[0] == '-' && s[1] != '\0') {
+            if (strcmp(s, "--") == 0) {
+                opts_done = 1;
+            } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+                a->help = 1;
+            } else if (strcmp(s, "--json") == 0) {
+                a->json = 1;
+            } else if (strcmp(s, "--all") == 0) {
+                a->all = 1;
+            } else if (strcmp(s, "--spool") == 0 || strcmp(s, "--status") == 0) {
+                if (i + 1 >= argc)
+                    return ops_usage(cmd, "%s needs a value", s);
+                if (strcmp(s, "--spool") == 0)
+                    a->spool = argv[++i];
+                else
+                    a->status = argv[++i];
+            } else if (strncmp(s, "--spool=", 8) == 0) {
+                a->spool = s + 8;
+            } else if (strncmp(s, "--status=", 9) == 0) {
+                a->status = s + 9;
+            } else {
+                return ops_usage(cmd, "unknown option %s", s);
+            }
+            continue;
+        }
+        /* A positional: the dlq verb, then IDs. */
+        if (strcmp(a->cmd, "dlq") == 0 && a->verb == NULL) {
+            if (strcmp(s, "list") != 0 && strcmp(s, "requeue") != 0 && strcmp(s, "purge") != 0)
+                return ops_usage(cmd, "unknown dlq command '%s' (list, requeue or purge)", s);
+            a->verb = s;
+            snprintf(label, sizeof label, "dlq %s", s);
+            continue;
+        }
+        if (a->verb != NULL && strcmp(a->verb, "list") != 0) {
+            int64_t id;
+            if (ops_parse_id(s, &id) != 0)
+                return ops_usage(cmd, "'%s' is not an event id (a positive integer)", s);
+            int64_t *n = realloc(a->ids, (a->nids + 1) * sizeof *n);
+            if (n == NULL) {
+                fprintf(stderr, OPS_PROG ": out of memory\n");
+                return EX_OSERR;
+            }
+            a->ids = n;
+            a->ids[a->nids++] = id;
+            continue;
+        }
+        return ops_usage(cmd, "unexpected argument '%s'", s);
+    }
+    if (a->help)
+        return EX_OK;
+
+    if (strcmp(a->cmd, "dlq") == 0 && a->verb == NULL)
+        return ops_usage(cmd, "%s", "needs a command: list, requeue or purge");
+    if (a->spool != NULL && a->spool[0] == '\0')
+        return ops_usage(label, "%s", "--spool needs a non-empty path");
+    if (a->json && a->verb != NULL && strcmp(a->verb, "list") != 0)
+        return ops_usage(label, "%s", "--json is for status, list and dlq list");
+    if (a->status != NULL) {
+        if (strcmp(a->cmd, "list") != 0)
+            return ops_usage(label, "%s", "--status is for list");
+        if (strcmp(a->status, "dlq") == 0)
+            return ops_usage(label, "%s", "--status dlq: use 'dlq list' for dead letters");
+        if (strcmp(a->status, "pending") != 0 && strcmp(a->status, "sending") != 0 &&
+            strcmp(a->status, "sent") != 0)
+            return ops_usage(label, "unknown status '%s' (pending, sending or sent)", a->status);
+    }
+    if (a->verb != NULL && strcmp(a->verb, "list") != 0) {
+        if (a->all && a->nids > 0)
+            return ops_usage(label, "%s", "give IDs or --all, not both");
+        if (!a->all && a->nids == 0)
+            return ops_usage(label, "%s", "needs IDs or --all");
+    } else if (a->all) {
+        return ops_usage(label, "%s", "--all is for dlq requeue and dlq purge");
+    }
+    if (a->nids > 1) {
+        size_t k = 1;
+        qsort(a->ids, a->nids, sizeof *a->ids, ops_cmp_id);
+        for (size_t i = 1; i < a->nids; i++)
+            if (a->ids[i] != a->ids[k - 1])
+                a->ids[k++] = a->ids[i];
+        a->nids = k;
+    }
+    return EX_OK;
+}
+
+/* ------------------------------------------------------------ entry */
+
+int ops_is_command(const char *name)
+{
+    return name != NULL &&
+           (strcmp(name, "status") == 0 || strcmp(name, "list") == 0 || strcmp(name, "dlq") == 0);
+}
+
+int ops_main(int argc, char **argv)
+{
+    ops_args a;
+    char path[4096], err[ANON_ERRLEN], label[32];
+    anon_spool *sp = NULL;
+    struct stat stbuf;
+    int ret, st;
+
+    if (argc < 1 || !ops_is_command(argv[0])) {
+        fputs(ops_usage_text, stderr);
+        return EX_USAGE;
+    }
+    ret = ops_parse(argc, argv, &a);
+    if (ret != EX_OK || a.help) {
+        if (ret == EX_OK)
+            fputs(ops_usage_text, stdout);
+        goto out;
+    }
+    snprintf(label, sizeof label, "%s%s%s", a.cmd, a.verb ? " " : "", a.verb ? a.verb : "");
+
+    if (a.spool != NULL) {
+        if (snprintf(path, sizeof path, "%s", a.spool) >= (int)sizeof path) {
+            ret = ops_usage(label, "%s", "--spool path is too long");
+            goto out;
+        }
+    } else if ((st = anon_spool_default_path(path, sizeof path, err, sizeof err)) != ANON_OK) {
+        fprintf(stderr, OPS_PROG " %s: %s\n", label, err);
+        ret = anon_status_exit_code(st);
+        goto out;
+    }
+
+    /* Say plainly that it does not exist (and never create it). */
+    if (stat(path, &stbuf) != 0) {
+        if (errno == ENOENT)
+            fprintf(stderr, OPS_PROG " %s: spool %s does not exist (nothing has been queued there)\n",
+                    label, path);
+        else
+            fprintf(stderr, OPS_PROG " %s: cannot access spool %s: %s\n", label, path,
+                    strerror(errno));
+        ret = EX_IOERR;
+        goto out;
+    }
+    st = anon_spool_open_ex(path, ANON_OPEN_NO_CREATE, &sp, err, sizeof err);
+    if (st != ANON_OK) {
+        fprintf(stderr, OPS_PROG " %s: %s\n", label, err);
+        ret = anon_status_exit_code(st);
+        goto out;
+    }
+
+    if (strcmp(a.cmd, "status") == 0)
+        ret = ops_status(anon_spool_db(sp), path, &a);
+    else if (strcmp(a.cmd, "list") == 0)
+        ret = ops_list(anon_spool_db(sp), path, &a);
+    else if (strcmp(a.verb, "list") == 0)
+        ret = ops_dlq_list(anon_spool_db(sp), path, &a);
+    else
+        ret = ops_dlq_change(anon_spool_db(sp), &a);
+out:
+    anon_spool_close(sp);
+    free(a.ids);
+    return ret;
+}
