@@ -31,6 +31,10 @@
 /* Formats err like snprintf when err is not NULL; returns status, for `return seterr(...)`. */
 int anon_seterr(char *err, size_t errlen, int status, const char *fmt, ...) ANON_PRINTF(4, 5);
 
+/* ANON_OK if s is valid UTF-8, has no control characters and at most ANON_MAX_STRING
+ * bytes; else ANON_EINVAL with a message that starts with what (event.c). */
+int anon_check_string(const char *what, const char *s, char *err, size_t errlen);
+
 /* ---- time (timefmt.c) ---- */
 int64_t anon_now_ms(void);                           /* wall clock, ms since the epoch, UTC */
 void anon_format_ts(int64_t ms, char buf[ANON_TS_LEN + 1]); /* truncated to ms, 'Z' */

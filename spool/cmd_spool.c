@@ -1,0 +1,223 @@
+/*
+ * anon-telemetry-spool: queue events for callers that are not C programs.
+ *
+ * Reads one JSON object, or JSON Lines of objects, from standard input; each
+ * is an event's parameters (keys by alias or snake_case name). All are
+ * validated before any is stored, then all are stored in one transaction, and
+ * each stored event's uuid is printed on its own line.
+ */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_INPUT (64u << 20)    /* events are small; a bigger input is a mistake */
+
+static const char usage_text[] =
+    "usage: anon-telemetry-spool [--spool PATH] [--session-id ID] [--client-version V]\n"
+    "                            [--no-emit-telemetry] < events.json\n"
+    "Queues anonymizer_event parameters (one JSON object or JSON Lines) in the spool\n"
+    "and prints each stored event's uuid.\n"
+    "  --spool PATH          spool file (default: $ANON_TELEMETRY_SPOOL, else\n"
+    "                        /var/spool/anon-telemetry/spool.db for root, else\n"
+    "                        ${XDG_STATE_HOME:-~/.local/state}/anon-telemetry/spool.db)\n"
+    "  --session-id ID       session id (NEMO_SESSION_PREFIX is prepended); default random\n"
+    "  --client-version V    version of the emitting product (default: undefined)\n"
+    "  --no-emit-telemetry   store nothing for this run\n"
+    "exit: 0 stored (or telemetry disabled), 64 usage, 65 bad input, 73 cannot create,\n"
+    "      74 spool I/O error, 77 unsafe spool directory\n";
+
+static const char *prog = "anon-telemetry-spool";
+
+/* Reads all of fd into a malloc'd, NUL-terminated buffer. */
+static int read_all(FILE *f, char **ret_buf, size_t *ret_len)
+{
+    anon_buf b;
+    char chunk[65536];
+    size_t n;
+
+    anon_buf_init(&b);
+    anon_buf_append(&b, "", 0);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.len + n > MAX_INPUT) {
+            anon_buf_free(&b);
+            return EX_DATAERR;
+        }
+        anon_buf_append(&b, chunk, n);
+    }
+    if (ferror(f) || b.oom) {
+        anon_buf_free(&b);
+        return EX_IOERR;
+    }
+    *ret_buf = b.data;
+    *ret_len = b.len;
+    return 0;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * Splits the input into its top-level JSON values and parses each as an event.
+ * A value ends where cJSON's parser stops, so one pretty-printed object and
+ * JSON Lines are both accepted; errors name the line the value starts on.
+ */
+static int parse_events(const char *in, size_t len, anon_event ***ret_evs, size_t *ret_n)
+{
+    anon_event **evs = NULL, **grown;
+    size_t n = 0, cap = 0, pos = 0, line = 1;
+    char err[ANON_ERRLEN];
+    int rc = 0;
+
+    for (;;) {
+        const char *end = NULL;
+        cJSON *probe;
+        anon_event *ev = NULL;
+
+        while (pos < len && is_space(in[pos]))
+            if (in[pos++] == '\n')
+                line++;
+        if (pos == len)
+            break;
+        probe = cJSON_ParseWithLengthOpts(in + pos, len - pos, &end, 0);
+        if (probe == NULL) {
+            const char *at = cJSON_GetErrorPtr();
+            size_t bad = at != NULL && at >= in + pos && at <= in + len ? (size_t)(at - in) : pos;
+            size_t bad_line = line;
+            for (size_t i = pos; i < bad; i++)
+                bad_line += in[i] == '\n';
+            fprintf(stderr, "%s: line %zu: invalid JSON\n", prog, bad_line);
+            rc = EX_DATAERR;
+            goto done;
+        }
+        cJSON_Delete(probe);
+        if (anon_event_from_json(in + pos, (size_t)(end - (in + pos)), &ev, err, sizeof err) !=
+            ANON_OK) {
+            fprintf(stderr, "%s: line %zu: %s\n", prog, line, err);
+            rc = EX_DATAERR;
+            goto done;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            grown = realloc(evs, cap * sizeof *evs);
+            if (grown == NULL) {
+                anon_event_free(ev);
+                fprintf(stderr, "%s: out of memory\n", prog);
+                rc = EX_OSERR;
+                goto done;
+            }
+            evs = grown;
+        }
+        evs[n++] = ev;
+        for (; in + pos < end; pos++)
+            line += in[pos] == '\n';
+    }
+done:
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++)
+            anon_event_free(evs[i]);
+        free(evs);
+        return rc;
+    }
+    *ret_evs = evs;
+    *ret_n = n;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"spool", required_argument, NULL, 's'},
+        {"session-id", required_argument, NULL, 'i'},
+        {"client-version", required_argument, NULL, 'c'},
+        {"no-emit-telemetry", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *spool_path = NULL;
+    anon_append_opts ao = {NULL, NULL};
+    int no_emit = 0, opt, rc, st;
+    char *input = NULL;
+    size_t len = 0, n = 0;
+    anon_event **evs = NULL;
+    anon_spool *sp = NULL;
+    char (*uuids)[ANON_UUID_LEN + 1] = NULL;
+    char err[ANON_ERRLEN];
+
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 's': spool_path = optarg; break;
+        case 'i': ao.session_id = optarg; break;
+        case 'c': ao.client_version = optarg; break;
+        case 'n': no_emit = 1; break;
+        case 'h': fputs(usage_text, stdout); return EX_OK;
+        default: fputs(usage_text, stderr); return EX_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s' (events are read from standard input)\n",
+                prog, argv[optind]);
+        fputs(usage_text, stderr);
+        return EX_USAGE;
+    }
+
+    rc = read_all(stdin, &input, &len);
+    if (rc == EX_DATAERR) {
+        fprintf(stderr, "%s: standard input is larger than %u MiB\n", prog, MAX_INPUT >> 20);
+        return rc;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "%s: cannot read standard input\n", prog);
+        return rc;
+    }
+    /* the opt-outs win over everything, even over bad input: store nothing, quietly succeed */
+    if (no_emit || !anon_telemetry_enabled()) {
+        fprintf(stderr, "%s: telemetry is disabled (%s); nothing stored\n", prog,
+                no_emit ? "--no-emit-telemetry" : "NEMO_TELEMETRY_ENABLED");
+        rc = EX_OK;
+        goto done;
+    }
+    if ((rc = parse_events(input, len, &evs, &n)) != 0)
+        goto done;
+    if (n == 0) {
+        fprintf(stderr, "%s: no events on standard input; nothing stored\n", prog);
+        rc = EX_OK;
+        goto done;
+    }
+    uuids = calloc(n, sizeof *uuids);
+    if (uuids == NULL) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        rc = EX_OSERR;
+        goto done;
+    }
+    st = anon_spool_open(spool_path, &sp, err, sizeof err);
+    if (st == ANON_OK)
+        st = anon_spool_append(sp, (const anon_event *const *)evs, n, &ao, uuids, err,
+                               sizeof err);
+    if (st != ANON_OK) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        rc = anon_status_exit_code(st);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        printf("%s\n", uuids[i]);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: %zu events stored, but their uuids could not be written\n", prog, n);
+        rc = EX_IOERR;
+    }
+done:
+    anon_spool_close(sp);
+    for (size_t i = 0; i < n; i++)
+        anon_event_free(evs[i]);
+    free(evs);
+    free(uuids);
+    free(input);
+    return rc;
+}

@@ -1,0 +1,541 @@
+/*
+ * event.c: the anonymizer_event parameters (schema 1.7).
+ *
+ * One table, `fields`, lists the 38 parameters in wire order with their alias,
+ * snake_case name, type, default and whether they are required. Parsing,
+ * setting, validation and serialisation are all driven by it: a field is added
+ * or changed here and nowhere else.
+ *
+ * The serialised parameters object is compact JSON with every key present, in
+ * table order, written as Python's json.dumps writes values (see jsonw.c).
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum ftype { F_ENUM, F_STRING, F_INT, F_NUMBER, F_BOOL, F_STRINGS };
+
+struct field {
+    const char *alias;
+    const char *name;
+    enum ftype type;
+    int required;
+    const char *const *values;   /* F_ENUM: allowed values, NULL-terminated */
+    const char *def_str;         /* F_ENUM, F_STRING default; NULL: computed or required */
+    double def_num;              /* F_INT, F_NUMBER, F_BOOL default */
+};
+
+static const char *const v_source[] = {"anonymizer", "undefined", NULL};
+static const char *const v_task[] = {"batch", "preview", NULL};
+static const char *const v_status[] = {"completed", "error", "canceled", NULL};
+static const char *const v_deploy[] = {"cli", "sdk", "nmp", "undefined", NULL};
+
+#define NA ANON_NOT_APPLICABLE
+#define REQ_STR(a, n) {a, n, F_STRING, 1, NULL, NULL, 0}
+#define OPT_STR(a, n) {a, n, F_STRING, 0, NULL, NA, 0}
+#define INT(a, n, d) {a, n, F_INT, 0, NULL, NULL, d}
+#define BOOL(a, n) {a, n, F_BOOL, 0, NULL, NULL, 0}
+
+static const struct field fields[] = {
+    {"nemoSource", "nemo_source", F_ENUM, 0, v_source, "anonymizer", 0},
+    {"task", "task", F_ENUM, 1, v_task, NULL, 0},
+    {"taskStatus", "task_status", F_ENUM, 1, v_status, NULL, 0},
+    {"deploymentType", "deployment_type", F_ENUM, 0, v_deploy, NULL, 0}, /* from env */
+    {"jobDurationSec", "job_duration_sec", F_NUMBER, 0, NULL, NULL, -1.0},
+    INT("numInputRecords", "num_input_records", -1),
+    INT("numSuccessRecords", "num_success_records", -1),
+    INT("numFailureRecords", "num_failure_records", -1),
+    INT("avgTokensPerRecord", "avg_tokens_per_record", -1),
+    REQ_STR("transformationType", "transformation_type"),
+    BOOL("customDataSummaryProvided", "custom_data_summary_provided"),
+    BOOL("customPrivacyGoalProvided", "custom_privacy_goal_provided"),
+    BOOL("customSubstituteInstructionsProvided", "custom_substitute_instructions_provided"),
+    INT("maxRepairIterations", "max_repair_iterations", -1),
+    BOOL("strictEntityProtection", "strict_entity_protection"),
+    INT("repairIterationsTriggered", "repair_iterations_triggered", -1),
+    REQ_STR("entityDetectorModel", "entity_detector_model"),
+    REQ_STR("entityValidatorModel", "entity_validator_model"),
+    REQ_STR("entityAugmenterModel", "entity_augmenter_model"),
+    OPT_STR("latentDetectorModel", "latent_detector_model"),
+    OPT_STR("replacementGeneratorModel", "replacement_generator_model"),
+    OPT_STR("domainClassifierModel", "domain_classifier_model"),
+    OPT_STR("dispositionAnalyzerModel", "disposition_analyzer_model"),
+    OPT_STR("meaningExtractorModel", "meaning_extractor_model"),
+    OPT_STR("qaGeneratorModel", "qa_generator_model"),
+    OPT_STR("rewriterModel", "rewriter_model"),
+    OPT_STR("evaluatorModel", "evaluator_model"),
+    OPT_STR("repairerModel", "repairer_model"),
+    OPT_STR("judgeModel", "judge_model"),
+    {"modelHosts", "model_hosts", F_STRINGS, 0, NULL, NULL, 0},
+    INT("entityDetectionFailureCount", "entity_detection_failure_count", 0),
+    INT("latentDetectionFailureCount", "latent_detection_failure_count", 0),
+    INT("replaceMapGenerationFailureCount", "replace_map_generation_failure_count", 0),
+    INT("rewritePipelineFailureCount", "rewrite_pipeline_failure_count", 0),
+    INT("rewriteEvaluateFailureCount", "rewrite_evaluate_failure_count", 0),
+    INT("rewriteRepairFailureCount", "rewrite_repair_failure_count", 0),
+    INT("rewriteFinalJudgeFailureCount", "rewrite_final_judge_failure_count", 0),
+    INT("unknownStepFailureCount", "unknown_step_failure_count", 0),
+};
+
+#define NFIELDS (sizeof fields / sizeof fields[0])
+#define MAX_HOSTS 64              /* modelHosts entries: one per model provider */
+#define INT_LIMIT 9007199254740992.0 /* 2^53: every JSON integer up to here is exact */
+
+struct value {
+    int set;
+    char *s;           /* F_ENUM, F_STRING */
+    int64_t i;         /* F_INT, F_BOOL */
+    double d;          /* F_NUMBER */
+    char **list;       /* F_STRINGS */
+    size_t nlist;
+};
+
+struct anon_event {
+    struct value v[NFIELDS];
+};
+
+static const char *type_name(enum ftype t)
+{
+    switch (t) {
+    case F_ENUM:
+    case F_STRING: return "a string";
+    case F_INT: return "an integer";
+    case F_NUMBER: return "a number";
+    case F_BOOL: return "a boolean";
+    case F_STRINGS: return "an array of strings";
+    }
+    return "?";
+}
+
+static int find_field(const char *key)
+{
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (strcmp(key, fields[i].alias) == 0 || strcmp(key, fields[i].name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Telemetry carries model names, never user text: short, valid UTF-8, no controls. */
+int anon_check_string(const char *key, const char *s, char *err, size_t errlen)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+
+    if (len > ANON_MAX_STRING)
+        return anon_seterr(err, errlen, ANON_EINVAL, "%s: string is %zu bytes, at most %d allowed",
+                           key, len, ANON_MAX_STRING);
+    while (*p) {
+        unsigned c = *p, cp;
+        size_t n;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return anon_seterr(err, errlen, ANON_EINVAL,
+                                   "%s: control character U+%04X in string", key, c);
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            n = 2, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            n = 3, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            n = 4, cp = c & 0x07;
+        else
+            goto bad;
+        for (size_t i = 1; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                goto bad;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            goto bad;
+        if (cp >= 0x80 && cp <= 0x9f)
+            return anon_seterr(err, errlen, ANON_EINVAL,
+                               "%s: control character U+%04X in string", key, cp);
+        p += n;
+    }
+    return ANON_OK;
+bad:
+    return anon_seterr(err, errlen, ANON_EINVAL, "%s: string is not valid UTF-8 (byte %zu)",
+                       key, (size_t)(p - (const unsigned char *)s) + 1);
+}
+
+static void clear_value(struct value *v)
+{
+    free(v->s);
+    for (size_t i = 0; i < v->nlist; i++)
+        free(v->list[i]);
+    free(v->list);
+    memset(v, 0, sizeof *v);
+}
+
+anon_event *anon_event_new(void)
+{
+    return calloc(1, sizeof(anon_event));
+}
+
+void anon_event_free(anon_event *ev)
+{
+    if (ev == NULL)
+        return;
+    for (size_t i = 0; i < NFIELDS; i++)
+        clear_value(&ev->v[i]);
+    free(ev);
+}
+
+/* Looks the key up and checks the caller's type against the table. */
+static int lookup(const char *key, enum ftype want, int *ret_idx, char *err, size_t errlen)
+{
+    int i;
+
+    if (key == NULL)
+        return anon_seterr(err, errlen, ANON_EINVAL, "field name is NULL");
+    i = find_field(key);
+    if (i < 0)
+        return anon_seterr(err, errlen, ANON_EINVAL, "%s: unknown field", key);
+    if (fields[i].type != want && !(want == F_STRING && fields[i].type == F_ENUM) &&
+        !(want == F_INT && fields[i].type == F_NUMBER))
+        return anon_seterr(err, errlen, ANON_EINVAL, "%s: expected %s", key,
+                           type_name(fields[i].type));
+    *ret_idx = i;
+    return ANON_OK;
+}
+
+int anon_event_set_string(anon_event *ev, const char *key, const char *value, char *err,
+                          size_t errlen)
+{
+    const struct field *f;
+    char *copy;
+    int i, rc;
+
+    if ((rc = lookup(key, F_STRING, &i, err, errlen)) != ANON_OK)
+        return rc;
+    f = &fields[i];
+    if (value == NULL)
+        return anon_seterr(err, errlen, ANON_EINVAL, "%s: expected %s, got null", key,
+                           type_name(f->type));
+    if ((rc = anon_check_string(key, value, err, errlen)) != ANON_OK)
+        return rc;
+    if (f->type == F_ENUM) {
+        size_t k = 0;
+        while (f->values[k] != NULL && strcmp(f->values[k], value) != 0)
+            k++;
+        if (f->values[k] == NULL) {
+            anon_buf b;
+            anon_buf_init(&b);
+            for (k = 0; f->values[k] != NULL; k++)
+                anon_buf_printf(&b, "%s%s", k ? ", " : "", f->values[k]);
+            rc = anon_seterr(err, errlen, ANON_EINVAL, "%s: unknown value \"%s\" (expected %s)",
+                             key, value, b.data ? b.data : "?");
+            anon_buf_free(&b);
+            return rc;
+        }
+    }
+    copy = strdup(value);
+    if (copy == NULL)
+        return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+    clear_value(&ev->v[i]);
+    ev->v[i].s = copy;
+    ev->v[i].set = 1;
+    return ANON_OK;
+}
+
+int anon_event_set_int(anon_event *ev, const char *key, int64_t value, char *err,
+                       size_t errlen)
+{
+    int i, rc;
+
+    if ((rc = lookup(key, F_INT, &i, err, errlen)) != ANON_OK)
+        return rc;
+    if (fields[i].type == F_NUMBER)     /* an integer is a fine float, as in Python */
+        return anon_event_set_number(ev, key, (double)value, err, errlen);
+    clear_value(&ev->v[i]);
+    ev->v[i].i = value;
+    ev->v[i].set = 1;
+    return ANON_OK;
+}
+
+int anon_event_set_number(anon_event *ev, const char *key, double value, char *err,
+                          size_t errlen)
+{
+    int i, rc;
+
+    if ((rc = lookup(key, F_NUMBER, &i, err, errlen)) != ANON_OK)
+        return rc;
+    if (!isfinite(value))
+        return anon_seterr(err, errlen, ANON_EINVAL, "%s: number is not finite", key);
+    clear_value(&ev->v[i]);
+    ev->v[i].d = value;
+    ev->v[i].set = 1;
+    return ANON_OK;
+}
+
+int anon_event_set_bool(anon_event *ev, const char *key, int value, char *err, size_t errlen)
+{
+    int i, rc;
+
+    if ((rc = lookup(key, F_BOOL, &i, err, errlen)) != ANON_OK)
+        return rc;
+    clear_value(&ev->v[i]);
+    ev->v[i].i = value != 0;
+    ev->v[i].set = 1;
+    return ANON_OK;
+}
+
+int anon_event_set_strings(anon_event *ev, const char *key, const char *const *values,
+                           size_t n, char *err, size_t errlen)
+{
+    struct value nv;
+    int i, rc;
+
+    if ((rc = lookup(key, F_STRINGS, &i, err, errlen)) != ANON_OK)
+        return rc;
+    if (n > MAX_HOSTS)
+        return anon_seterr(err, errlen, ANON_EINVAL, "%s: %zu entries, at most %d allowed",
+                           key, n, MAX_HOSTS);
+    memset(&nv, 0, sizeof nv);
+    nv.list = calloc(n ? n : 1, sizeof *nv.list);
+    if (nv.list == NULL)
+        return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n; k++) {
+        if (values[k] == NULL) {
+            rc = anon_seterr(err, errlen, ANON_EINVAL, "%s[%zu]: expected a string, got null",
+                             key, k);
+            goto fail;
+        }
+        if ((rc = anon_check_string(key, values[k], err, errlen)) != ANON_OK)
+            goto fail;
+        nv.list[k] = strdup(values[k]);
+        if (nv.list[k] == NULL) {
+            rc = anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+            goto fail;
+        }
+        nv.nlist = k + 1;
+    }
+    nv.set = 1;
+    clear_value(&ev->v[i]);
+    ev->v[i] = nv;
+    return ANON_OK;
+fail:
+    clear_value(&nv);
+    return rc;
+}
+
+int anon_event_validate(const anon_event *ev, char *err, size_t errlen)
+{
+    if (ev == NULL)
+        return anon_seterr(err, errlen, ANON_EINVAL, "event is NULL");
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (fields[i].required && !ev->v[i].set)
+            return anon_seterr(err, errlen, ANON_EINVAL, "%s: missing required field",
+                               fields[i].alias);
+    return ANON_OK;
+}
+
+/* JSON names for the value kinds a wrong-type message reports. */
+static const char *json_kind(const cJSON *j)
+{
+    if (cJSON_IsNull(j)) return "null";
+    if (cJSON_IsBool(j)) return "a boolean";
+    if (cJSON_IsNumber(j)) return "a number";
+    if (cJSON_IsString(j)) return "a string";
+    if (cJSON_IsArray(j)) return "an array";
+    if (cJSON_IsObject(j)) return "an object";
+    return "an invalid value";
+}
+
+static int set_from_json(anon_event *ev, int i, const char *key, const cJSON *j, char *err,
+                         size_t errlen)
+{
+    const struct field *f = &fields[i];
+
+    switch (f->type) {
+    case F_ENUM:
+    case F_STRING:
+        if (!cJSON_IsString(j))
+            break;
+        return anon_event_set_string(ev, key, j->valuestring, err, errlen);
+    case F_INT:
+        if (!cJSON_IsNumber(j))
+            break;
+        if (j->valuedouble != floor(j->valuedouble))
+            return anon_seterr(err, errlen, ANON_EINVAL, "%s: expected an integer, got %g", key,
+                               j->valuedouble);
+        if (fabs(j->valuedouble) > INT_LIMIT)
+            return anon_seterr(err, errlen, ANON_EINVAL, "%s: integer out of range", key);
+        return anon_event_set_int(ev, key, (int64_t)j->valuedouble, err, errlen);
+    case F_NUMBER:
+        if (!cJSON_IsNumber(j))
+            break;
+        return anon_event_set_number(ev, key, j->valuedouble, err, errlen);
+    case F_BOOL:
+        if (!cJSON_IsBool(j))
+            break;
+        return anon_event_set_bool(ev, key, cJSON_IsTrue(j), err, errlen);
+    case F_STRINGS: {
+        const char *vals[MAX_HOSTS];
+        size_t n = 0;
+        const cJSON *e;
+        if (!cJSON_IsArray(j))
+            break;
+        cJSON_ArrayForEach(e, j) {
+            if (n == MAX_HOSTS)
+                return anon_seterr(err, errlen, ANON_EINVAL, "%s: more than %d entries", key,
+                                   MAX_HOSTS);
+            if (!cJSON_IsString(e))
+                return anon_seterr(err, errlen, ANON_EINVAL, "%s[%zu]: expected a string, got %s",
+                                   key, n, json_kind(e));
+            vals[n++] = e->valuestring;
+        }
+        return anon_event_set_strings(ev, key, vals, n, err, errlen);
+    }
+    }
+    return anon_seterr(err, errlen, ANON_EINVAL, "%s: expected %s, got %s", key,
+                       type_name(f->type), json_kind(j));
+}
+
+/*
+ * cJSON decodes "\u0000" into a NUL that silently ends the string; a control
+ * character must be refused, not truncated, so look for it in the raw text.
+ */
+static int has_escaped_nul(const char *s, size_t len)
+{
+    int in_str = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (!in_str) {
+            if (s[i] == '"')
+                in_str = 1;
+        } else if (s[i] == '\\') {
+            if (i + 5 < len && s[i + 1] == 'u' && strncmp(s + i + 2, "0000", 4) == 0)
+                return 1;
+            i++;
+        } else if (s[i] == '"') {
+            in_str = 0;
+        }
+    }
+    return 0;
+}
+
+int anon_event_from_json(const char *json, size_t len, anon_event **ret_ev, char *err,
+                         size_t errlen)
+{
+    cJSON *root = NULL;
+    anon_event *ev = NULL;
+    const cJSON *item;
+    const char *end = NULL;
+    int seen[NFIELDS] = {0};
+    int rc;
+
+    *ret_ev = NULL;
+    if (json == NULL)
+        return anon_seterr(err, errlen, ANON_EINVAL, "no JSON given");
+    if (has_escaped_nul(json, len))
+        return anon_seterr(err, errlen, ANON_EINVAL, "control character U+0000 in a string");
+    root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (root == NULL) {
+        size_t off = end != NULL && end >= json ? (size_t)(end - json) : 0;
+        const char *at = cJSON_GetErrorPtr();
+        if (at != NULL && at >= json && at <= json + len)
+            off = (size_t)(at - json);
+        return anon_seterr(err, errlen, ANON_EINVAL, "invalid JSON near byte %zu", off + 1);
+    }
+    for (; (size_t)(end - json) < len; end++)
+        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+            rc = anon_seterr(err, errlen, ANON_EINVAL, "unexpected text after the JSON object");
+            goto done;
+        }
+    if (!cJSON_IsObject(root)) {
+        rc = anon_seterr(err, errlen, ANON_EINVAL, "expected a JSON object, got %s",
+                         json_kind(root));
+        goto done;
+    }
+    ev = anon_event_new();
+    if (ev == NULL) {
+        rc = anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+        goto done;
+    }
+    cJSON_ArrayForEach(item, root) {
+        int i = find_field(item->string);
+        if (i < 0) {
+            rc = anon_seterr(err, errlen, ANON_EINVAL, "%s: unknown field", item->string);
+            goto done;
+        }
+        if (seen[i]++) {
+            rc = anon_seterr(err, errlen, ANON_EINVAL, "%s: field given twice (as %s or %s)",
+                             item->string, fields[i].alias, fields[i].name);
+            goto done;
+        }
+        rc = set_from_json(ev, i, item->string, item, err, errlen);
+        if (rc != ANON_OK)
+            goto done;
+    }
+    rc = anon_event_validate(ev, err, errlen);
+    if (rc == ANON_OK) {
+        *ret_ev = ev;
+        ev = NULL;
+    }
+done:
+    anon_event_free(ev);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int anon_event_parameters_json(const anon_event *ev, char **ret_json, char *err,
+                               size_t errlen)
+{
+    anon_buf b;
+    int rc;
+
+    *ret_json = NULL;
+    if ((rc = anon_event_validate(ev, err, errlen)) != ANON_OK)
+        return rc;
+    anon_buf_init(&b);
+    anon_buf_append(&b, "{", 1);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const struct field *f = &fields[i];
+        const struct value *v = &ev->v[i];
+
+        if (i > 0)
+            anon_buf_append(&b, ",", 1);
+        anon_buf_json_string(&b, f->alias);
+        anon_buf_append(&b, ":", 1);
+        switch (f->type) {
+        case F_ENUM:
+        case F_STRING:
+            /* the only computed default: deploymentType from the environment, now */
+            anon_buf_json_string(&b, v->set ? v->s : f->def_str ? f->def_str
+                                                                : anon_deployment_type());
+            break;
+        case F_INT:
+            anon_buf_printf(&b, "%lld", (long long)(v->set ? v->i : (int64_t)f->def_num));
+            break;
+        case F_NUMBER:
+            anon_buf_json_double(&b, v->set ? v->d : f->def_num);
+            break;
+        case F_BOOL:
+            anon_buf_puts(&b, (v->set ? v->i : (int64_t)f->def_num) ? "true" : "false");
+            break;
+        case F_STRINGS:
+            anon_buf_append(&b, "[", 1);
+            for (size_t k = 0; k < v->nlist; k++) {
+                if (k > 0)
+                    anon_buf_append(&b, ",", 1);
+                anon_buf_json_string(&b, v->list[k]);
+            }
+            anon_buf_append(&b, "]", 1);
+            break;
+        }
+    }
+    anon_buf_append(&b, "}", 1);
+    if (b.oom) {
+        anon_buf_free(&b);
+        return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+    }
+    *ret_json = b.data;
+    return ANON_OK;
+}
