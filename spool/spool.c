@@ -245,6 +245,14 @@ static int quick_check(anon_spool *sp, char *err, size_t errlen)
     return rc;
 }
 
+static int newer_error(anon_spool *sp, int version, char *err, size_t errlen)
+{
+    return anon_seterr(err, errlen, ANON_ENEWER,
+                       "spool %s has format version %d, newer than this anon-telemetry "
+                       "understands (%d); it was left untouched: use a newer anon-telemetry",
+                       sp->path, version, ANON_SPOOL_FORMAT);
+}
+
 /* Brings an older spool to ANON_SPOOL_FORMAT; refuses a newer one without writing. */
 static int migrate(anon_spool *sp, char *err, size_t errlen)
 {
@@ -273,10 +281,7 @@ rollback:
     sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 newer:
-    return anon_seterr(err, errlen, ANON_ENEWER,
-                       "spool %s has format version %d, newer than this anon-telemetry "
-                       "understands (%d); it was left untouched: use a newer anon-telemetry",
-                       sp->path, version, ANON_SPOOL_FORMAT);
+    return newer_error(sp, version, err, errlen);
 }
 
 int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *err,
@@ -286,7 +291,7 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
     anon_spool *sp = NULL;
     struct stat st;
     int create = !(flags & ANON_OPEN_NO_CREATE);
-    int rc, src;
+    int rc, src, version;
 
     *ret_sp = NULL;
     if (path == NULL) {
@@ -321,6 +326,13 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
     }
     sqlite3_extended_result_codes(sp->db, 1);
     sqlite3_busy_timeout(sp->db, ANON_BUSY_TIMEOUT_MS);
+    /* a newer format is refused before anything, even the journal mode, is written */
+    if ((rc = int_pragma(sp, "PRAGMA user_version", &version, err, errlen)) != ANON_OK)
+        goto fail;
+    if (version > ANON_SPOOL_FORMAT) {
+        rc = newer_error(sp, version, err, errlen);
+        goto fail;
+    }
     if ((rc = exec(sp, "PRAGMA journal_mode=WAL", "cannot use WAL", err, errlen)) != ANON_OK ||
         (rc = exec(sp, "PRAGMA synchronous=FULL", "cannot set synchronous", err, errlen)) !=
             ANON_OK)
