@@ -297,7 +297,7 @@ static void test_emit(void)
 
 static void test_move_aside(void)
 {
-    char path[1024], moved[600], wal[600];
+    char path[1024], moved[1200], wal[1300];
     int fd;
 
     snprintf(path, sizeof path, "%s/broken.db", dir);
