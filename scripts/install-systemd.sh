@@ -1,0 +1,121 @@
+#!/bin/sh
+# install-systemd.sh: run anon-telemetry-ship from a systemd timer instead of cron.
+#
+#   scripts/install-systemd.sh [--user] [--every MINUTES] [--spool PATH] [--endpoint URL]
+#                              [--bin PATH] [--unit-dir DIR] [--no-start] [-- SHIP-ARGS...]
+#   scripts/install-systemd.sh --uninstall [--user] [--unit-dir DIR] [--no-start]
+#
+# Writes anon-telemetry-ship.service and .timer (from scripts/systemd/, with ExecStart and
+# OnCalendar filled in) to /etc/systemd/system, or with --user to
+# ${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user, then reloads systemd and enables the
+# timer (`systemctl [--user] enable --now anon-telemetry-ship.timer`). Running it again
+# rewrites the same files (idempotent). --no-start only writes the files. The systemctl
+# command can be replaced with SYSTEMCTL=/path/to/command (the tests do).
+#
+# The spool path is resolved now and written into ExecStart: --spool, else
+# $ANON_TELEMETRY_SPOOL, else /var/spool/anon-telemetry/spool.db (system units run as
+# root), or with --user ${XDG_STATE_HOME:-$HOME/.local/state}/anon-telemetry/spool.db.
+# The shipper's messages go to the journal: journalctl [--user] -u anon-telemetry-ship.
+#
+# Exit status: 0 done, 64 bad usage, 78 anon-telemetry-ship not found, 1 other failure.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SRC=$ROOT/scripts/systemd
+UNITS="anon-telemetry-ship.service anon-telemetry-ship.timer"
+
+usage() {
+    sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 64
+}
+die() { code=$1; shift; echo "install-systemd: $*" >&2; exit "$code"; }
+# u ARG: ARG quoted for a systemd ExecStart line (double quotes; % is a specifier)
+u() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/%/%%/g')"; }
+
+user=0 every=10 spool="" endpoint="" bin="" dir="" start=1 uninstall=0 extra=""
+while [ $# -gt 0 ]; do
+    case $1 in
+    --user) user=1; shift ;;
+    --every) [ $# -ge 2 ] || usage; every=$2; shift 2 ;;
+    --spool) [ $# -ge 2 ] || usage; spool=$2; shift 2 ;;
+    --endpoint) [ $# -ge 2 ] || usage; endpoint=$2; shift 2 ;;
+    --bin) [ $# -ge 2 ] || usage; bin=$2; shift 2 ;;
+    --unit-dir) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
+    --no-start) start=0; shift ;;
+    --uninstall) uninstall=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --) shift; for a in "$@"; do extra="$extra $(u "$a")"; done; break ;;
+    *) echo "install-systemd: unknown argument '$1'" >&2; usage ;;
+    esac
+done
+
+SYSTEMCTL=${SYSTEMCTL:-systemctl}
+if [ "$user" = 1 ]; then
+    sc() { "$SYSTEMCTL" --user "$@"; }
+    [ -n "$dir" ] || dir=${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user
+else
+    sc() { "$SYSTEMCTL" "$@"; }
+    [ -n "$dir" ] || dir=/etc/systemd/system
+fi
+
+if [ "$uninstall" = 1 ]; then
+    if [ "$start" = 1 ]; then sc disable --now anon-telemetry-ship.timer 2>/dev/null || true; fi
+    removed=0
+    for f in $UNITS; do
+        if [ -e "$dir/$f" ]; then rm -f "$dir/$f"; removed=1; fi
+    done
+    if [ "$start" = 1 ]; then sc daemon-reload || true; fi
+    if [ "$removed" = 1 ]; then echo "install-systemd: removed the units from $dir"
+    else echo "install-systemd: no units in $dir; nothing to remove"; fi
+    exit 0
+fi
+
+case $every in ''|*[!0-9]*) die 64 "--every wants minutes (1-59, or whole hours that divide 24)" ;; esac
+every=$((every + 0))
+if [ "$every" -ge 1 ] && [ "$every" -le 59 ]; then
+    cal="*:0/$every"
+elif [ $((every % 60)) -eq 0 ] && [ $((every / 60)) -ge 1 ] && [ $((24 % (every / 60))) -eq 0 ]; then
+    cal="0/$((every / 60)):00"
+else
+    die 64 "--every $every: use 1-59 minutes, or 60, 120, 180, 240, 360, 480, 720 or 1440"
+fi
+
+if [ -z "$bin" ]; then
+    bin=$(command -v anon-telemetry-ship 2>/dev/null || true)
+    [ -n "$bin" ] || bin=$ROOT/build/anon-telemetry-ship
+fi
+case $bin in /*) ;; *) bin=$(cd "$(dirname "$bin")" 2>/dev/null && pwd)/$(basename "$bin") ;; esac
+[ -x "$bin" ] || die 78 "anon-telemetry-ship not found at $bin: run make (or make install), or pass --bin PATH"
+
+if [ -z "$spool" ]; then
+    if [ -n "${ANON_TELEMETRY_SPOOL:-}" ]; then spool=$ANON_TELEMETRY_SPOOL
+    elif [ "$user" = 0 ]; then spool=/var/spool/anon-telemetry/spool.db
+    else spool=${XDG_STATE_HOME:-$HOME/.local/state}/anon-telemetry/spool.db
+    fi
+fi
+
+exec_start="$(u "$bin") --spool $(u "$spool")"
+[ -z "$endpoint" ] || exec_start="$exec_start --endpoint $(u "$endpoint")"
+exec_start="$exec_start$extra"
+
+mkdir -p "$dir" || die 1 "cannot create $dir"
+tmp="$dir/.anon-telemetry-ship.$$"
+# sed replacement text: escape \, & and the | delimiter
+esc() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
+# A user manager usually cannot set up PrivateTmp/ProtectSystem namespaces: drop them there.
+if [ "$user" = 1 ]; then drop='/^\(PrivateTmp\|ProtectSystem\)=/d'; else drop='/^$/!b'; fi
+sed -e "s|^ExecStart=.*|ExecStart=$(esc "$exec_start")|" -e "$drop" \
+    "$SRC/anon-telemetry-ship.service" > "$tmp" && mv "$tmp" "$dir/anon-telemetry-ship.service" ||
+    { rm -f "$tmp"; die 1 "cannot write $dir/anon-telemetry-ship.service"; }
+sed -e "s|^OnCalendar=.*|OnCalendar=$cal|" \
+    -e "s|every 10 minutes|every $every minutes|" \
+    "$SRC/anon-telemetry-ship.timer" > "$tmp" && mv "$tmp" "$dir/anon-telemetry-ship.timer" ||
+    { rm -f "$tmp"; die 1 "cannot write $dir/anon-telemetry-ship.timer"; }
+echo "install-systemd: wrote $dir/anon-telemetry-ship.service and .timer (OnCalendar=$cal)"
+
+if [ "$start" = 1 ]; then
+    sc daemon-reload || die 1 "systemctl daemon-reload failed"
+    sc enable --now anon-telemetry-ship.timer || die 1 "systemctl enable --now anon-telemetry-ship.timer failed"
+    if [ "$user" = 1 ]; then sct="systemctl --user"; else sct=systemctl; fi
+    echo "install-systemd: timer enabled; see: $sct list-timers anon-telemetry-ship.timer"
+fi
