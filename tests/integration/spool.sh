@@ -21,7 +21,6 @@ check_eq "row fields" "anonymizer_event|1.7|s-alias|1.0.0|$(uname -m)|pending|0"
     "$(sql "$DB" "SELECT name, schema_version, session_id, client_version, cpu_architecture, status, retry_count FROM events WHERE uuid='$u1'")"
 check_eq "file mode 0600" 600 "$(stat -c %a "$DB")"
 check_eq "directory mode 0700" 700 "$(stat -c %a "$T/spool")"
-check_eq "-wal mode 0600" 600 "$(stat -c %a "$DB-wal")"
 
 # defaults, session prefix, and a pretty-printed object over several lines
 u3=$(printf '{\n  %s\n}\n' "$REQ" | NEMO_SESSION_PREFIX=anonymizer- NEMO_DEPLOYMENT_TYPE=NMP "$SPOOL_BIN" --spool "$DB" --session-id 3f2a)

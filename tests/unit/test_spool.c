@@ -84,6 +84,11 @@ static void test_open_creates_safely(void)
         T_EQ_INT(query_int(sp, "SELECT count(*) FROM sqlite_master WHERE name IN "
                                "('events','dlq','runs','summary','dlq_summary')"), 5);
         T_EQ_STR(anon_spool_path(sp), path);
+        /* SQLite gives the -wal and -shm the database's mode */
+        snprintf(sub, sizeof sub, "%s/a/b/spool.db-wal", dir);
+        T_EQ_INT(mode_of(sub), 0600);
+        snprintf(sub, sizeof sub, "%s/a/b/spool.db-shm", dir);
+        T_EQ_INT(mode_of(sub), 0600);
     }
     anon_spool_close(sp);
     /* reopening an existing spool works and changes nothing */
