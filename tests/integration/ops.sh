@@ -218,6 +218,17 @@ check_eq "the requeued event keeps its uuid" 1 \
     "$(sql "$S" "SELECT count(*) FROM events WHERE uuid = '$uuid4' AND id != 4 AND status = 'pending'")"
 check_eq "the newer event is untouched" ops-b "$(sql "$S" "SELECT session_id FROM events WHERE id = 4")"
 
+# ---- the README's sqlite3 examples run against this (real) spool, read-only
+awk '/^<!-- sqlite3-examples/ { on = 1; next } on && /^```sql/ { inside = 1; next }
+     inside && /^```/ { exit } inside' "$ROOT/README.md" > "$T/readme.sql"
+if [ -s "$T/readme.sql" ]; then
+    run sqlite3 -readonly -bail -cmd '.timeout 5000' "$S" < "$T/readme.sql"
+    check_eq "README sqlite3 examples run" "0:" "$rc:$err"
+    check_match "README sqlite3 examples give rows" "pending" "$out"
+else
+    fail "README has no sqlite3-examples block"
+fi
+
 # ---- the default spool path
 run env ANON_TELEMETRY_SPOOL="$S" "$SHIP_BIN" status --json
 check_eq "status uses \$ANON_TELEMETRY_SPOOL" "$S" "$(json "d['spool']")"
