@@ -64,6 +64,22 @@ static inline uint64_t load_short(const unsigned char *p, size_t len)
     return k;
 }
 
+/* The same value as load_short, faster when 8 bytes may be read at p (p + 8 <= end). */
+static inline uint64_t load_short_fast(const unsigned char *p, size_t len,
+                                       const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (end - p >= 8) {
+        uint64_t k;
+        memcpy(&k, p, 8);
+        return len == 8 ? k : k & ((UINT64_C(1) << (8 * len)) - 1);
+    }
+#else
+    (void)end;
+#endif
+    return load_short(p, len);
+}
+
 static inline uint64_t mix64(uint64_t x)
 {
     x ^= x >> 32;
@@ -123,11 +139,12 @@ static int tables_ready(void)
     return tables_ok;
 }
 
-/* Rank of the len bytes at p, NO_RANK when they are not a token. */
-static inline uint32_t rank_of(const unsigned char *p, size_t len)
+/* Rank of the len bytes at p, NO_RANK when they are not a token; end is the end of
+ * the text p points into (bytes up to there may be read). */
+static inline uint32_t rank_of(const unsigned char *p, size_t len, const unsigned char *end)
 {
     if (len <= 8) {
-        uint64_t key = load_short(p, len);
+        uint64_t key = load_short_fast(p, len, end);
         uint32_t want = (uint32_t)len << 24;
         uint32_t i = short_slot(key, len);
         for (;;) {
@@ -158,7 +175,7 @@ static inline uint32_t rank_of(const unsigned char *p, size_t len)
 #define SMALL_PIECE 64
 
 /* tiktoken's _byte_pair_merge, for pieces of 2..SMALL_PIECE bytes. */
-static long bpe_small(const unsigned char *p, size_t n)
+static long bpe_small(const unsigned char *p, size_t n, const unsigned char *end)
 {
     uint32_t start[SMALL_PIECE + 1]; /* part k is p[start[k] .. start[k+1]) */
     uint32_t rk[SMALL_PIECE];        /* rank of parts k and k+1 merged */
@@ -167,7 +184,7 @@ static long bpe_small(const unsigned char *p, size_t n)
     for (size_t k = 0; k <= n; k++)
         start[k] = (uint32_t)k;
     for (size_t k = 0; k + 1 < n; k++)
-        rk[k] = rank_of(p + k, 2);
+        rk[k] = rank_of(p + k, 2, end);
     for (;;) {
         uint32_t best = NO_RANK;
         size_t bi = 0;
@@ -180,14 +197,15 @@ static long bpe_small(const unsigned char *p, size_t n)
         if (best == NO_RANK)
             break;
         /* merge parts bi and bi+1 */
-        memmove(&start[bi + 1], &start[bi + 2], (m - bi - 1) * sizeof start[0]);
-        if (m > bi + 3)
-            memmove(&rk[bi + 1], &rk[bi + 2], (m - bi - 3) * sizeof rk[0]);
+        for (size_t k = bi + 1; k < m; k++)
+            start[k] = start[k + 1];
+        for (size_t k = bi + 1; k + 2 < m; k++)
+            rk[k] = rk[k + 1];
         m--;
         if (bi + 1 < m)
-            rk[bi] = rank_of(p + start[bi], start[bi + 2] - start[bi]);
+            rk[bi] = rank_of(p + start[bi], start[bi + 2] - start[bi], end);
         if (bi > 0)
-            rk[bi - 1] = rank_of(p + start[bi - 1], start[bi + 1] - start[bi - 1]);
+            rk[bi - 1] = rank_of(p + start[bi - 1], start[bi + 1] - start[bi - 1], end);
     }
     return (long)m;
 }
@@ -237,7 +255,7 @@ static inline uint64_t heap_pop(uint64_t *h, size_t *len)
  * never becomes the same token again once stale. Ties go to the smallest position,
  * i.e. the leftmost pair, as in tiktoken.
  */
-static long bpe_heap(const unsigned char *p, size_t n)
+static long bpe_heap(const unsigned char *p, size_t n, const unsigned char *end)
 {
     uint32_t *next = NULL, *prev = NULL, *pr = NULL;
     uint64_t *heap = NULL;
@@ -259,7 +277,7 @@ static long bpe_heap(const unsigned char *p, size_t n)
         pr[i] = NO_RANK;
     }
     for (size_t i = 0; i + 1 < n; i++) {
-        pr[i] = rank_of(p + i, 2);
+        pr[i] = rank_of(p + i, 2, end);
         if (pr[i] != NO_RANK)
             heap_push(heap, &hlen, (uint64_t)pr[i] << POS_BITS | i);
     }
@@ -278,13 +296,13 @@ static long bpe_heap(const unsigned char *p, size_t n)
         parts--;
         pr[s] = NO_RANK;
         if (u < n) {
-            pr[s] = rank_of(p + s, next[u] - s);
+            pr[s] = rank_of(p + s, next[u] - s, end);
             if (pr[s] != NO_RANK)
                 heap_push(heap, &hlen, (uint64_t)pr[s] << POS_BITS | s);
         }
         if (s > 0) {
             uint32_t q = prev[s];
-            pr[q] = rank_of(p + q, u - q);
+            pr[q] = rank_of(p + q, u - q, end);
             if (pr[q] != NO_RANK)
                 heap_push(heap, &hlen, (uint64_t)pr[q] << POS_BITS | q);
         }
@@ -298,13 +316,13 @@ out:
     return ret;
 }
 
-static inline long piece_tokens(const unsigned char *p, size_t n)
+static inline long piece_tokens(const unsigned char *p, size_t n, const unsigned char *end)
 {
-    if (n == 1 || rank_of(p, n) != NO_RANK)
+    if (n == 1 || rank_of(p, n, end) != NO_RANK)
         return 1;
     if (n <= SMALL_PIECE)
-        return bpe_small(p, n);
-    return bpe_heap(p, n);
+        return bpe_small(p, n, end);
+    return bpe_heap(p, n, end);
 }
 
 /* ---- pre-tokenizing (valid UTF-8 only) ---- */
@@ -473,7 +491,7 @@ static long count_valid(const unsigned char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         size_t e = next_piece(s, i, n);
-        long t = piece_tokens(s + i, e - i);
+        long t = piece_tokens(s + i, e - i, s + n);
         if (t < 0)
             return -1;
         total += t;

@@ -125,6 +125,8 @@ struct buf {
 
 static int put(struct buf *b, const unsigned char *p, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (b->len + n > b->cap) {
         size_t ncap = b->cap ? b->cap * 2 : 256;
         while (ncap < b->len + n)
