@@ -1,0 +1,16 @@
+#!/bin/bash
+# The short crash suite inside make test (the long one: make crash, 500+ iterations):
+# SIGKILL writers and shippers at random; no acknowledged event may be lost.
+. "$(dirname "$0")/../lib.sh"
+
+out=$(bash "$ROOT/tests/crash/crash.sh" "${CRASH_SHORT_ITERATIONS:-60}" 2>&1)
+rc=$?
+printf '%s\n' "$out"
+check_eq "crash suite passes its oracle" 0 "$rc"
+check_match "no acknowledged event lost" 'events lost: +0$' "$(printf '%s\n' "$out" | grep 'events lost')"
+check_match "nothing marked sent that the collector never got" 'never received: +0$' "$(printf '%s\n' "$out" | grep 'never received')"
+check_match "spool intact after the kills" 'integrity_check: +ok$' "$(printf '%s\n' "$out" | grep integrity_check)"
+check_match "writers were killed" ' [1-9][0-9]* writers and ' "$(printf '%s\n' "$out" | grep 'iterations')"
+check_match "shippers were killed" ' [1-9][0-9]* shippers killed' "$(printf '%s\n' "$out" | grep 'iterations')"
+check_match "the final drain delivered everything" 'final drain exit: +0$' "$(printf '%s\n' "$out" | grep 'final drain')"
+finish
