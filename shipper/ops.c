@@ -6,10 +6,13 @@
  * with sqlite3. They never create a spool (ANON_OPEN_NO_CREATE): asking about a
  * spool that does not exist is an error (exit 74), not a reason to make one.
  *
- * Every listing is first gathered into one cJSON document; --json prints that
- * document, the human form prints the same data as aligned columns (in the
- * spirit of postqueue -p). requeue and purge work in one IMMEDIATE transaction
- * and change nothing unless every ID named is in the dlq (exit 65 otherwise).
+ * status gathers its numbers into one cJSON document and prints it (--json) or
+ * reads it back for the human form. list and dlq list stream their rows (a spool
+ * with a long backlog is never held in memory): --json prints one document with
+ * a compact row per line, the human form prints aligned columns in the spirit of
+ * postqueue -p. Each command reads inside one transaction, so what it prints is
+ * one snapshot. requeue and purge work in one IMMEDIATE transaction and change
+ * nothing unless every ID named is in the dlq (exit 65 otherwise).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -188,77 +191,105 @@ static int ops_print_json(const char *cmd, cJSON *doc)
 
 /* ------------------------------------------------- aligned text columns */
 
-#define OPS_MAX_COLS 8
-
-typedef struct ops_table {
-    int ncols;
-    const char *hdr[OPS_MAX_COLS];
-    int right[OPS_MAX_COLS];   /* 1: right-aligned (numbers) */
-    char **cells;              /* nrows * ncols, owned */
-    size_t nrows;
-    size_t cap;
-} ops_table;
-
-static void ops_table_free(ops_table *t)
+/* Prints the rows of st (already bound) as columns under headers, like postqueue -p:
+ * a first pass over the rows measures each column, a second prints them, so a spool
+ * with a long backlog is never held in memory. NULL or "" prints as "-"; right[c] != 0
+ * right-aligns column c (numbers); the last column is not padded. Returns the number
+ * of rows, or -1 on a database error. Call inside a read transaction (one snapshot). */
+static int64_t ops_print_table(sqlite3_stmt *st, const char *const *headers, const int *right)
 {
-    for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
-        free(t->cells[i]);
-    free(t->cells);
-    t->cells = NULL;
-    t->nrows = t->cap = 0;
-}
+    int ncols = sqlite3_column_count(st), s;
+    size_t *w = calloc((size_t)ncols, sizeof *w);
+    int64_t rows = 0;
 
-/* Copies ncols strings (NULL prints as "-"); -1 when out of memory. */
-static int ops_table_add(ops_table *t, const char *const *row)
-{
-    if (t->nrows == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 16;
-        char **nc = realloc(t->cells, ncap * (size_t)t->ncols * sizeof *nc);
-        if (nc == NULL)
-            return -1;
-        t->cells = nc;
-        t->cap = ncap;
-    }
-    for (int c = 0; c < t->ncols; c++) {
-        char *s = strdup(row[c] != NULL && row[c][0] != '\0' ? row[c] : "-");
-        if (s == NULL) {
-            for (int k = 0; k < c; k++)
-                free(t->cells[t->nrows * (size_t)t->ncols + (size_t)k]);
-            return -1;
-        }
-        t->cells[t->nrows * (size_t)t->ncols + (size_t)c] = s;
-    }
-    t->nrows++;
-    return 0;
-}
-
-static void ops_table_print(const ops_table *t)
-{
-    size_t w[OPS_MAX_COLS];
-
-    for (int c = 0; c < t->ncols; c++) {
-        w[c] = strlen(t->hdr[c]);
-        for (size_t r = 0; r < t->nrows; r++) {
-            size_t l = strlen(t->cells[r * (size_t)t->ncols + (size_t)c]);
+    if (w == NULL)
+        return -1;
+    for (int c = 0; c < ncols; c++)
+        w[c] = strlen(headers[c]);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int c = 0; c < ncols; c++) {
+            size_t l = (size_t)sqlite3_column_bytes(st, c);
+            if (l == 0)
+                l = 1;
             if (l > w[c])
                 w[c] = l;
         }
+        rows++;
     }
-    for (size_t r = 0; r <= t->nrows; r++) {
-        for (int c = 0; c < t->ncols; c++) {
-            const char *s = r == 0 ? t->hdr[c] : t->cells[(r - 1) * (size_t)t->ncols + (size_t)c];
-            int last = c == t->ncols - 1;
-            if (t->right[c])
-                printf("%*s", (int)w[c], s);
-            else if (last)
-                printf("%s", s);
+    if (s != SQLITE_DONE) {
+        free(w);
+        return -1;
+    }
+    sqlite3_reset(st);
+    for (int64_t r = -1; r < rows; r++) {
+        if (r >= 0 && sqlite3_step(st) != SQLITE_ROW)
+            break;  /* cannot happen in one snapshot */
+        for (int c = 0; c < ncols; c++) {
+            const char *v = r < 0 ? headers[c] : (const char *)sqlite3_column_text(st, c);
+            if (v == NULL || v[0] == '\0')
+                v = "-";
+            if (right[c])
+                printf("%*s", (int)w[c], v);
+            else if (c == ncols - 1)
+                fputs(v, stdout);
             else
-                printf("%-*s", (int)w[c], s);
-            if (!last)
-                printf("  ");
+                printf("%-*s", (int)w[c], v);
+            if (c < ncols - 1)
+                fputs("  ", stdout);
         }
         putchar('\n');
     }
+    free(w);
+    return rows;
+}
+
+/* Prints {"spool": ..., <extra>, "<key>": [rows...], "count": n} from st, one compact row
+ * per line, without holding the rows in memory. EX_OK, or an exit status after saying why. */
+static int ops_print_json_rows(const char *cmd, sqlite3 *db, sqlite3_stmt *st,
+                               const char *path, const char *key, int with_status,
+                               const char *status)
+{
+    cJSON *head = cJSON_CreateObject();
+    char *text = NULL;
+    int64_t n = 0;
+    int s, ret = EX_OK;
+
+    /* The opening keys through cJSON, for their escaping. */
+    if (head == NULL || cJSON_AddStringToObject(head, "spool", path) == NULL ||
+        (with_status && (status != NULL ? cJSON_AddStringToObject(head, "status", status)
+                                          : cJSON_AddNullToObject(head, "status")) == NULL) ||
+        (text = cJSON_PrintUnformatted(head)) == NULL)
+        goto oom;
+    text[strlen(text) - 1] = '\0';   /* drop the closing brace */
+    printf("%s,\"%s\":[", text, key);
+    cJSON_free(text);
+    text = NULL;
+
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *row = cJSON_CreateObject();
+        if (row == NULL || ops_row_json(st, row) != 0 || (text = cJSON_PrintUnformatted(row)) == NULL) {
+            cJSON_Delete(row);
+            goto oom;
+        }
+        cJSON_Delete(row);
+        printf("%s\n%s", n > 0 ? "," : "", text);
+        cJSON_free(text);
+        text = NULL;
+        n++;
+    }
+    if (s != SQLITE_DONE) {
+        cJSON_Delete(head);
+        return ops_db_error(cmd, db, "cannot read the spool");
+    }
+    printf("%s],\"count\":%" PRId64 "}\n", n > 0 ? "\n" : "", n);
+    if (fflush(stdout) != 0)
+        ret = EX_IOERR;
+    cJSON_Delete(head);
+    return ret;
+oom:
+    cJSON_Delete(head);
+    fprintf(stderr, OPS_PROG " %s: out of memory\n", cmd);
+    return EX_OSERR;
 }
 
 /* ------------------------------------------------------------------ status */
@@ -539,162 +570,119 @@ static int ops_status(sqlite3 *db, const char *path, const ops_args *a)
 
 /* ------------------------------------------------------- list, dlq list */
 
-/* Runs sql (optionally binding one text) and appends each row as an object to arr. */
-static int ops_rows(sqlite3 *db, const char *cmd, const char *sql, const char *bind,
-                    cJSON *arr)
+/* Prepares sql, binding bind (may be NULL) to ?1. */
+static sqlite3_stmt *ops_prepare(sqlite3 *db, const char *sql, const char *bind)
 {
     sqlite3_stmt *st = NULL;
-    int s, ret = EX_OK;
 
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
         (bind != NULL && sqlite3_bind_text(st, 1, bind, -1, SQLITE_TRANSIENT) != SQLITE_OK)) {
-        ret = ops_db_error(cmd, db, "cannot read the spool");
-        goto out;
+        sqlite3_finalize(st);
+        return NULL;
     }
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o = cJSON_CreateObject();
-        if (o == NULL || !cJSON_AddItemToArray(arr, o) || ops_row_json(st, o) != 0) {
-            fprintf(stderr, OPS_PROG " %s: out of memory\n", cmd);
-            ret = EX_OSERR;
-            goto out;
-        }
-    }
-    if (s != SQLITE_DONE)
-        ret = ops_db_error(cmd, db, "cannot read the spool");
-out:
-    sqlite3_finalize(st);
-    return ret;
+    return st;
 }
 
 static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
 {
-    static const char sql_all[] =
+    /* ?1 IS NULL: every status. */
+    static const char sql_json[] =
         "SELECT id, uuid, status, session_id, client_version, cpu_architecture, schema_version,"
         " queued_at, retry_count, next_attempt_at, lease_until, last_error, sent_at, parameters"
-        " FROM events ORDER BY id";
-    static const char sql_one[] =
-        "SELECT id, uuid, status, session_id, client_version, cpu_architecture, schema_version,"
-        " queued_at, retry_count, next_attempt_at, lease_until, last_error, sent_at, parameters"
-        " FROM events WHERE status = ? ORDER BY id";
-    cJSON *doc = cJSON_CreateObject(), *arr, *r;
-    ops_table t = { 7, { "ID", "STATUS", "QUEUED AT", "RETRIES", "NEXT ATTEMPT", "SESSION",
-                         "LAST ERROR" }, { 1, 0, 0, 1, 0, 0, 0 }, NULL, 0, 0 };
-    int ret;
+        " FROM events WHERE ?1 IS NULL OR status = ?1 ORDER BY id";
+    static const char sql_text[] =
+        "SELECT id, status, queued_at, retry_count,"
+        " CASE WHEN status = 'sent' THEN NULL"
+        "      WHEN status = 'pending' AND next_attempt_at IS NULL THEN 'now'"
+        "      ELSE next_attempt_at END,"
+        " session_id, last_error"
+        " FROM events WHERE ?1 IS NULL OR status = ?1 ORDER BY id";
+    static const char *const headers[] = { "ID", "STATUS", "QUEUED AT", "RETRIES",
+                                           "NEXT ATTEMPT", "SESSION", "LAST ERROR" };
+    static const int right[] = { 1, 0, 0, 1, 0, 0, 0 };
+    sqlite3_stmt *st = NULL;
+    int64_t n, c[3];
+    int ret = EX_OK;
 
-    if (doc == NULL || cJSON_AddStringToObject(doc, "spool", path) == NULL ||
-        (a->status != NULL ? cJSON_AddStringToObject(doc, "status", a->status)
-                           : cJSON_AddNullToObject(doc, "status")) == NULL ||
-        (arr = cJSON_AddArrayToObject(doc, "events")) == NULL) {
-        cJSON_Delete(doc);
-        fprintf(stderr, OPS_PROG " list: out of memory\n");
-        return EX_OSERR;
-    }
-    ret = ops_rows(db, "list", a->status ? sql_one : sql_all, a->status, arr);
-    if (ret != EX_OK)
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return ops_db_error("list", db, "cannot read the spool");
+    if ((st = ops_prepare(db, a->json ? sql_json : sql_text, a->status)) == NULL) {
+        ret = ops_db_error("list", db, "cannot read the spool");
         goto out;
-    cJSON_AddNumberToObject(doc, "count", cJSON_GetArraySize(arr));
-
+    }
     if (a->json) {
-        ret = ops_print_json("list", doc);
+        ret = ops_print_json_rows("list", db, st, path, "events", 1, a->status);
         goto out;
     }
-    if (cJSON_GetArraySize(arr) == 0) {
-        printf("no %sevents in %s\n", a->status ? a->status : "", path);
+    if (ops_count(db, "SELECT count(*) FROM events WHERE status = 'pending'", NULL, &c[0]) != 0 ||
+        ops_count(db, "SELECT count(*) FROM events WHERE status = 'sending'", NULL, &c[1]) != 0 ||
+        ops_count(db, "SELECT count(*) FROM events WHERE status = 'sent'", NULL, &c[2]) != 0) {
+        ret = ops_db_error("list", db, "cannot read the spool");
         goto out;
     }
-    {
-        int64_t counts[3] = { 0, 0, 0 };
-        cJSON_ArrayForEach(r, arr) {
-            char id[32], retries[32];
-            const char *status = ops_jstr(r, "status", "?");
-            const char *next = ops_jstr(r, "next_attempt_at", NULL);
-            const char *row[7];
-
-            snprintf(id, sizeof id, "%" PRId64, ops_jint(r, "id"));
-            snprintf(retries, sizeof retries, "%" PRId64, ops_jint(r, "retry_count"));
-            if (strcmp(status, "sent") == 0)
-                next = NULL;
-            else if (strcmp(status, "pending") == 0 && next == NULL)
-                next = "now";
-            row[0] = id;
-            row[1] = status;
-            row[2] = ops_jstr(r, "queued_at", NULL);
-            row[3] = retries;
-            row[4] = next;
-            row[5] = ops_jstr(r, "session_id", NULL);
-            row[6] = ops_jstr(r, "last_error", NULL);
-            if (ops_table_add(&t, row) != 0) {
-                fprintf(stderr, OPS_PROG " list: out of memory\n");
-                ret = EX_OSERR;
-                goto out;
-            }
-            counts[strcmp(status, "pending") == 0 ? 0 : strcmp(status, "sending") == 0 ? 1 : 2]++;
-        }
-        ops_table_print(&t);
-        printf("-- %d event%s (%" PRId64 " pending, %" PRId64 " sending, %" PRId64 " sent)\n",
-               cJSON_GetArraySize(arr), cJSON_GetArraySize(arr) == 1 ? "" : "s", counts[0],
-               counts[1], counts[2]);
+    if (a->status != NULL)
+        for (int i = 0; i < 3; i++)
+            if (strcmp(a->status, i == 0 ? "pending" : i == 1 ? "sending" : "sent") != 0)
+                c[i] = 0;
+    if (c[0] + c[1] + c[2] == 0) {
+        printf("no %s%sevents in %s\n", a->status ? a->status : "", a->status ? " " : "", path);
+        goto out;
     }
+    n = ops_print_table(st, headers, right);
+    if (n < 0) {
+        ret = ops_db_error("list", db, "cannot read the spool");
+        goto out;
+    }
+    printf("-- %" PRId64 " event%s (%" PRId64 " pending, %" PRId64 " sending, %" PRId64 " sent)\n",
+           n, n == 1 ? "" : "s", c[0], c[1], c[2]);
 out:
-    ops_table_free(&t);
-    cJSON_Delete(doc);
+    sqlite3_finalize(st);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     return ret;
 }
 
 static int ops_dlq_list(sqlite3 *db, const char *path, const ops_args *a)
 {
-    cJSON *doc = cJSON_CreateObject(), *arr, *r;
-    ops_table t = { 6, { "ID", "MOVED AT", "RETRIES", "QUEUED AT", "SESSION", "REASON" },
-                    { 1, 0, 1, 0, 0, 0 }, NULL, 0, 0 };
-    int ret;
+    static const char sql_json[] =
+        "SELECT id, uuid, session_id, client_version, cpu_architecture, schema_version,"
+        " queued_at, retry_count, last_error, moved_at, reason, parameters FROM dlq ORDER BY id";
+    static const char sql_text[] =
+        "SELECT id, moved_at, retry_count, queued_at, session_id, reason FROM dlq ORDER BY id";
+    static const char *const headers[] = { "ID", "MOVED AT", "RETRIES", "QUEUED AT", "SESSION",
+                                           "REASON" };
+    static const int right[] = { 1, 0, 1, 0, 0, 0 };
+    sqlite3_stmt *st = NULL;
+    int64_t n;
+    int ret = EX_OK;
 
-    if (doc == NULL || cJSON_AddStringToObject(doc, "spool", path) == NULL ||
-        (arr = cJSON_AddArrayToObject(doc, "dlq")) == NULL) {
-        cJSON_Delete(doc);
-        fprintf(stderr, OPS_PROG " dlq list: out of memory\n");
-        return EX_OSERR;
-    }
-    ret = ops_rows(db, "dlq list",
-                   "SELECT id, uuid, session_id, client_version, cpu_architecture,"
-                   " schema_version, queued_at, retry_count, last_error, moved_at, reason,"
-                   " parameters FROM dlq ORDER BY id",
-                   NULL, arr);
-    if (ret != EX_OK)
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return ops_db_error("dlq list", db, "cannot read the spool");
+    if ((st = ops_prepare(db, a->json ? sql_json : sql_text, NULL)) == NULL) {
+        ret = ops_db_error("dlq list", db, "cannot read the spool");
         goto out;
-    cJSON_AddNumberToObject(doc, "count", cJSON_GetArraySize(arr));
-
+    }
     if (a->json) {
-        ret = ops_print_json("dlq list", doc);
+        ret = ops_print_json_rows("dlq list", db, st, path, "dlq", 0, NULL);
         goto out;
     }
-    if (cJSON_GetArraySize(arr) == 0) {
+    if (ops_count(db, "SELECT count(*) FROM dlq", NULL, &n) != 0) {
+        ret = ops_db_error("dlq list", db, "cannot read the spool");
+        goto out;
+    }
+    if (n == 0) {
         printf("dlq is empty in %s\n", path);
         goto out;
     }
-    cJSON_ArrayForEach(r, arr) {
-        char id[32], retries[32];
-        const char *row[6];
-
-        snprintf(id, sizeof id, "%" PRId64, ops_jint(r, "id"));
-        snprintf(retries, sizeof retries, "%" PRId64, ops_jint(r, "retry_count"));
-        row[0] = id;
-        row[1] = ops_jstr(r, "moved_at", NULL);
-        row[2] = retries;
-        row[3] = ops_jstr(r, "queued_at", NULL);
-        row[4] = ops_jstr(r, "session_id", NULL);
-        row[5] = ops_jstr(r, "reason", NULL);
-        if (ops_table_add(&t, row) != 0) {
-            fprintf(stderr, OPS_PROG " dlq list: out of memory\n");
-            ret = EX_OSERR;
-            goto out;
-        }
+    n = ops_print_table(st, headers, right);
+    if (n < 0) {
+        ret = ops_db_error("dlq list", db, "cannot read the spool");
+        goto out;
     }
-    ops_table_print(&t);
-    printf("-- %d dead letter%s (requeue: " OPS_PROG " dlq requeue ID...)\n",
-           cJSON_GetArraySize(arr), cJSON_GetArraySize(arr) == 1 ? "" : "s");
+    printf("-- %" PRId64 " dead letter%s (requeue: " OPS_PROG " dlq requeue ID...)\n", n,
+           n == 1 ? "" : "s");
 out:
-    ops_table_free(&t);
-    cJSON_Delete(doc);
+    sqlite3_finalize(st);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     return ret;
 }
 
