@@ -2,7 +2,8 @@
 # demo.sh: the main job end to end, on this machine only (`make demo` runs it after
 # building; ANON_BUILD names the build directory):
 #
-#   1. queue sample anonymizer_event events into demo/spool.db (anon-telemetry-spool)
+#   1. queue sample anonymizer_event events into a fresh demo/spool.db (anon-telemetry-spool;
+#      the previous demo's spool and collector log are removed first)
 #   2. ship while the collector is down: exit 75, everything kept, no retry spent
 #   3. start the local test collector (tests/collector.py) on 127.0.0.1, scripted to
 #      reject the first request with HTTP 400, and ship again: the rest is delivered,

@@ -377,6 +377,14 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
         goto sqlfail;
     cJSON_AddNumberToObject(doc, "due_now", (double)n);
 
+    /* Claimed by a shipper that died or hung: the next run takes them back. */
+    if (ops_count(db,
+                  "SELECT count(*) FROM events WHERE status = 'sending'"
+                  " AND (lease_until IS NULL OR lease_until <= ?)",
+                  now_ts, &n) != 0)
+        goto sqlfail;
+    cJSON_AddNumberToObject(doc, "sending_lease_lapsed", (double)n);
+
     if (ops_text(db, "SELECT min(queued_at) FROM events WHERE status = 'pending'", NULL, buf,
                  sizeof buf, &isnull) != 0)
         goto sqlfail;
@@ -491,6 +499,9 @@ static void ops_status_print(const cJSON *doc)
         printf("%-16s%*" PRId64, keys[i], w, ops_jint(events, keys[i]));
         if (i == 0 && due > 0)
             printf("  (%" PRId64 " due now)", due);
+        if (i == 1 && ops_jint(doc, "sending_lease_lapsed") > 0)
+            printf("  (%" PRId64 " with a lapsed lease: the next run takes them back)",
+                   ops_jint(doc, "sending_lease_lapsed"));
         putchar('\n');
     }
 
