@@ -56,7 +56,18 @@ if [ -n "$file" ]; then
 else
     command -v "$CRONTAB" >/dev/null 2>&1 ||
         die 69 "no '$CRONTAB' command: install cron (apt-get install cron), or use scripts/install-systemd.sh"
-    current=$("$CRONTAB" -l 2>/dev/null || true)
+    # "no crontab for USER" means an empty one; any other failure stops us, so a
+    # crontab we could not read is never replaced by our entry alone.
+    errf=$(mktemp)
+    if current=$("$CRONTAB" -l 2>"$errf"); then
+        rm -f "$errf"
+    elif grep -qi 'no crontab' "$errf"; then
+        rm -f "$errf"
+        current=""
+    else
+        msg=$(cat "$errf"); rm -f "$errf"
+        die 1 "'$CRONTAB -l' failed, crontab left alone: $msg"
+    fi
 fi
 # everything but our block
 others=$(printf '%s\n' "$current" | awk -v e="$END_MARK" '

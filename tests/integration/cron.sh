@@ -109,6 +109,12 @@ run "$CRON" --bin "$T/no-such-ship"
 check_eq "missing binary exits 78" 78 "$rc"
 run env CRONTAB="$T/no-such-crontab" "$CRON" $common
 check_eq "no crontab command exits 69" 69 "$rc"
+printf '#!/bin/sh\necho "crontab: cannot open the spool directory" >&2\nexit 1\n' > "$T/broken-crontab"
+chmod +x "$T/broken-crontab"
+# shellcheck disable=SC2086
+run env CRONTAB="$T/broken-crontab" "$CRON" $common
+check_eq "an unreadable crontab stops the installer" 1 "$rc"
+check_match "and says why" "left alone" "$err"
 check "errors changed nothing" cmp -s "$T/after" "$T/crontab"
 
 # ---- systemd units (fake systemctl, a scratch unit directory)
