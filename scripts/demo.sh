@@ -21,7 +21,7 @@ BUILD=${ANON_BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 SPOOL_BIN=$BUILD/anon-telemetry-spool
 SHIP_BIN=$BUILD/anon-telemetry-ship
-DEMO=$ROOT/demo
+DEMO=${ANON_DEMO_DIR:-$ROOT/demo}   # the tests point it at a scratch directory
 SPOOL=$DEMO/spool.db
 
 for b in "$SPOOL_BIN" "$SHIP_BIN"; do

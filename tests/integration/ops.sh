@@ -246,4 +246,14 @@ run ship status --spool "$T/junk.db"
 check_eq "status on a file that is not a spool exits 74" 74 "$rc"
 check "the file is not changed" cmp -s "$T/junk.db" "$T/junk.orig"
 
+# ---- make demo's script, end to end, in a scratch directory (not the checkout's demo/)
+run env ANON_DEMO_DIR="$T/demo" "$ROOT/scripts/demo.sh"
+check_eq "the demo runs" 0 "$rc"
+check_match "demo: offline run exits 75" "endpoint unreachable" "$out$err"
+check_eq "demo: the collector got three requests" 3 "$(wc -l < "$T/demo/collector.log" | tr -d ' ')"
+check_eq "demo: everything sent in the end" "sent|7" \
+    "$(sql "$T/demo/spool.db" "SELECT status, count(*) FROM events GROUP BY status")"
+check_eq "demo: dlq empty in the end" 0 "$(sql "$T/demo/spool.db" "SELECT count(*) FROM dlq")"
+check_nomatch "demo: the collector was stopped" "collector.py --port-file $T/demo" "$(ps -eo args)"
+
 finish
