@@ -96,7 +96,12 @@ $(BUILD)/faultfs.so: tests/faults/faultfs.c
 	@mkdir -p $(dir $@)
 	$(CC) -shared -fPIC -O2 -g -Wall -Wextra -o $@ $< -ldl
 
-test: all $(TESTS) $(BUILD)/faultfs.so
+# Disk-full stand-in when no small file system can be mounted (PRAGMA max_page_count).
+$(BUILD)/faults/pagelimit: tests/faults/pagelimit.c $(BUILD)/libanontelemetry.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libanontelemetry.a $(ALL_LDFLAGS) $(LIBS)
+
+test: all $(TESTS) $(BUILD)/faultfs.so $(BUILD)/faults/pagelimit
 	@ANON_BUILD=$(BUILD) tests/run.sh
 
 bench: all
