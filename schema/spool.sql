@@ -13,7 +13,7 @@
 --                                      '--lease expired (shipper died)--> claimable again, no retry spent
 
 CREATE TABLE IF NOT EXISTS events (
-    id               INTEGER PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: dlq keeps the id
     uuid             TEXT NOT NULL UNIQUE,            -- random v4 uuid, stable across retries
     name             TEXT NOT NULL DEFAULT 'anonymizer_event',
     schema_version   TEXT NOT NULL,                   -- eventSchemaVer, '1.7'
@@ -67,17 +67,25 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 
 -- For people with sqlite3: SELECT * FROM summary;
+-- due_now: pending events the next run would try; next_attempt_at: the earliest time a
+-- pending event is due (a time in the past, or now, when some are due already).
 CREATE VIEW IF NOT EXISTS summary AS
     SELECT status,
            count(*) AS events,
            min(queued_at) AS oldest_queued_at,
            CAST((julianday('now') - julianday(min(queued_at))) * 86400 AS INTEGER)
                AS oldest_age_seconds,
-           min(next_attempt_at) AS next_attempt_at
+           CASE WHEN status = 'pending'
+                THEN sum(next_attempt_at IS NULL
+                         OR next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+           END AS due_now,
+           CASE WHEN status = 'pending'
+                THEN min(coalesce(next_attempt_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
+           END AS next_attempt_at
       FROM events GROUP BY status
     UNION ALL
     SELECT 'dlq', count(*), min(queued_at),
-           CAST((julianday('now') - julianday(min(queued_at))) * 86400 AS INTEGER), NULL
+           CAST((julianday('now') - julianday(min(queued_at))) * 86400 AS INTEGER), NULL, NULL
       FROM dlq HAVING count(*) > 0;
 
 -- SELECT * FROM dlq_summary;  why events were dead-lettered, most common first

@@ -250,6 +250,16 @@ static void test_append(void)
     T_EQ_INT(query_int(sp, "SELECT count(*) FROM events"), 4);
     T_EQ_INT(anon_spool_append(sp, NULL, 0, NULL, NULL, errbuf, sizeof errbuf), ANON_OK);
 
+    /* ids are never reused once a row left events (dlq rows keep their id) */
+    {
+        long long top = query_int(sp, "SELECT max(id) FROM events");
+        T_EQ_INT(sqlite3_exec(anon_spool_db(sp), "DELETE FROM events WHERE id = "
+                              "(SELECT max(id) FROM events)", NULL, NULL, NULL), SQLITE_OK);
+        T_EQ_INT(anon_spool_append(sp, (const anon_event *const *)evs, 1, NULL, NULL, errbuf,
+                                   sizeof errbuf), ANON_OK);
+        T_EQ_INT(query_int(sp, "SELECT max(id) FROM events"), top + 1);
+    }
+
     anon_spool_close(sp);
     for (int i = 0; i < 3; i++)
         anon_event_free(evs[i]);
