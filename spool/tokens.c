@@ -48,8 +48,14 @@ enum { C_OTHER = 0, C_LETTER = 1, C_NUMBER = 2, C_SPACE = 3 };
 #define SHORT_BITS 18 /* slots for tokens of <= 8 bytes (about 80k of them) */
 #define LONG_BITS  16 /* slots for longer tokens (about 20k) */
 
-static uint64_t short_keys[1u << SHORT_BITS];
-static uint32_t short_vals[1u << SHORT_BITS]; /* len << 24 | rank; 0 = empty */
+/* key and value side by side: one cache line per probe */
+struct short_slot {
+    uint64_t key;
+    uint32_t val; /* len << 24 | rank; 0 = empty */
+    uint32_t unused;
+};
+static struct short_slot short_tab[1u << SHORT_BITS];
+static uint32_t pair_rank[1u << 16]; /* rank of every 2-byte token, NO_RANK elsewhere */
 static const unsigned char *long_toks[1u << LONG_BITS]; /* token bytes; length at [-1] */
 static uint32_t long_tags[1u << LONG_BITS];
 static uint32_t long_ranks[1u << LONG_BITS];
@@ -105,6 +111,8 @@ static inline uint64_t long_hash(const unsigned char *p, size_t len)
 static void build_tables(void)
 {
     uint32_t rank = 0;
+    for (size_t i = 0; i < sizeof pair_rank / sizeof pair_rank[0]; i++)
+        pair_rank[i] = NO_RANK;
     for (size_t c = 0; c < tokens_cl100k_nchunks; c++) {
         const unsigned char *p = (const unsigned char *)tokens_cl100k_chunks[c];
         while (*p != 0) {
@@ -112,10 +120,12 @@ static void build_tables(void)
             if (len <= 8) {
                 uint64_t key = load_short(p, len);
                 uint32_t i = short_slot(key, len);
-                while (short_vals[i] != 0)
+                while (short_tab[i].val != 0)
                     i = (i + 1) & ((1u << SHORT_BITS) - 1);
-                short_keys[i] = key;
-                short_vals[i] = (uint32_t)len << 24 | rank;
+                short_tab[i].key = key;
+                short_tab[i].val = (uint32_t)len << 24 | rank;
+                if (len == 2)
+                    pair_rank[p[0] << 8 | p[1]] = rank;
             } else {
                 uint64_t h = long_hash(p, len);
                 uint32_t i = (uint32_t)(h >> (64 - LONG_BITS));
@@ -148,10 +158,10 @@ static inline uint32_t rank_of(const unsigned char *p, size_t len, const unsigne
         uint32_t want = (uint32_t)len << 24;
         uint32_t i = short_slot(key, len);
         for (;;) {
-            uint32_t v = short_vals[i];
+            uint32_t v = short_tab[i].val;
             if (v == 0)
                 return NO_RANK;
-            if ((v & 0xff000000u) == want && short_keys[i] == key)
+            if ((v & 0xff000000u) == want && short_tab[i].key == key)
                 return v & 0xffffffu;
             i = (i + 1) & ((1u << SHORT_BITS) - 1);
         }
@@ -184,7 +194,7 @@ static long bpe_small(const unsigned char *p, size_t n, const unsigned char *end
     for (size_t k = 0; k <= n; k++)
         start[k] = (uint32_t)k;
     for (size_t k = 0; k + 1 < n; k++)
-        rk[k] = rank_of(p + k, 2, end);
+        rk[k] = pair_rank[p[k] << 8 | p[k + 1]];
     for (;;) {
         uint32_t best = NO_RANK;
         size_t bi = 0;
@@ -277,7 +287,7 @@ static long bpe_heap(const unsigned char *p, size_t n, const unsigned char *end)
         pr[i] = NO_RANK;
     }
     for (size_t i = 0; i + 1 < n; i++) {
-        pr[i] = rank_of(p + i, 2, end);
+        pr[i] = pair_rank[p[i] << 8 | p[i + 1]];
         if (pr[i] != NO_RANK)
             heap_push(heap, &hlen, (uint64_t)pr[i] << POS_BITS | i);
     }
