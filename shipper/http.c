@@ -1,5 +1,10 @@
 /*
  * http.c: libcurl's multi interface with reused easy handles (see http.h).
+ *
+ * libcurl is loaded with dlopen() when the first request is about to be made, not
+ * linked: loading it and the libraries it pulls in (TLS, GSSAPI, LDAP, ...) costs
+ * several milliseconds per process, more than all the rest of a cron run on an empty
+ * spool. The functions are called through the table `cf`.
  */
 #include "http.h"
 
@@ -8,9 +13,71 @@
 #include <string.h>
 #include <strings.h>
 
+#include <dlfcn.h>
+
 #include <curl/curl.h>
 
 #include "internal.h"
+
+#define CURL_FN(name) __typeof__(curl_##name) *name
+static struct {
+    CURL_FN(global_init);
+    CURL_FN(easy_init);
+    CURL_FN(easy_setopt);
+    CURL_FN(easy_cleanup);
+    CURL_FN(easy_getinfo);
+    CURL_FN(easy_strerror);
+    CURL_FN(multi_init);
+    CURL_FN(multi_setopt);
+    CURL_FN(multi_add_handle);
+    CURL_FN(multi_remove_handle);
+    CURL_FN(multi_perform);
+    CURL_FN(multi_poll);
+    CURL_FN(multi_info_read);
+    CURL_FN(multi_cleanup);
+    CURL_FN(multi_strerror);
+    CURL_FN(slist_append);
+    CURL_FN(slist_free_all);
+} cf;
+#undef CURL_FN
+
+/* Loads libcurl once. 0, or -1 with a sentence in err. */
+static int load_curl(char *err, size_t errlen)
+{
+    static const char *const sonames[] = {"libcurl.so.4", "libcurl.so", "libcurl-gnutls.so.4"};
+    static void *lib;
+    void **slot = (void **)&cf;
+    static const char *const names[] = {
+        "curl_global_init", "curl_easy_init", "curl_easy_setopt", "curl_easy_cleanup",
+        "curl_easy_getinfo", "curl_easy_strerror", "curl_multi_init", "curl_multi_setopt",
+        "curl_multi_add_handle", "curl_multi_remove_handle", "curl_multi_perform",
+        "curl_multi_poll", "curl_multi_info_read", "curl_multi_cleanup",
+        "curl_multi_strerror", "curl_slist_append", "curl_slist_free_all"};
+
+    if (lib != NULL)
+        return 0;
+    for (size_t i = 0; lib == NULL && i < sizeof(sonames) / sizeof(sonames[0]); i++)
+        lib = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL)
+        return anon_seterr(err, errlen, -1, "cannot load libcurl: %s", dlerror());
+    /* cf is a struct of function pointers, in the order of names[] */
+    _Static_assert(sizeof(cf) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
+                   "cf and names[] differ");
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        void *fn = dlsym(lib, names[i]);
+
+        if (fn == NULL) {
+            anon_seterr(err, errlen, -1, "libcurl lacks %s (7.66 or later is needed)",
+                        names[i]);
+            memset(&cf, 0, sizeof(cf));
+            dlclose(lib);
+            lib = NULL;
+            return -1;
+        }
+        memcpy(&slot[i], &fn, sizeof(fn));
+    }
+    return 0;
+}
 
 struct http_slot {
     CURL *easy;
@@ -74,35 +141,35 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 
 static int setup_slot(struct http_client *c, struct http_slot *s, const struct http_opts *o)
 {
-    CURL *e = curl_easy_init();
+    CURL *e = cf.easy_init();
 
     if (e == NULL)
         return -1;
     s->easy = e;
-    curl_easy_setopt(e, CURLOPT_URL, o->url);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    cf.easy_setopt(e, CURLOPT_URL, o->url);
+    cf.easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+    cf.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    cf.easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+    cf.easy_setopt(e, CURLOPT_POST, 1L);
+    cf.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    cf.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    cf.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     if (o->cacert != NULL)
-        curl_easy_setopt(e, CURLOPT_CAINFO, o->cacert);
+        cf.easy_setopt(e, CURLOPT_CAINFO, o->cacert);
 #if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    cf.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    cf.easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent ? o->user_agent : "anon-telemetry-ship");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+    cf.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    cf.easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    cf.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    cf.easy_setopt(e, CURLOPT_USERAGENT, o->user_agent ? o->user_agent : "anon-telemetry-ship");
+    cf.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    cf.easy_setopt(e, CURLOPT_WRITEDATA, s);
+    cf.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    cf.easy_setopt(e, CURLOPT_HEADERDATA, s);
+    cf.easy_setopt(e, CURLOPT_PRIVATE, s);
     return 0;
 }
 
@@ -117,8 +184,10 @@ int http_open(const struct http_opts *o, struct http_client **ret_client, char *
         anon_seterr(err, errlen, -1, "parallel must be between 1 and %d", HTTP_MAX_PARALLEL);
         goto out;
     }
+    if (load_curl(err, errlen) != 0)
+        goto out;
     if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        if (cf.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             anon_seterr(err, errlen, -1, "cannot initialise libcurl");
             goto out;
         }
@@ -131,19 +200,19 @@ int http_open(const struct http_opts *o, struct http_client **ret_client, char *
     if (c->slots == NULL)
         goto oom;
     c->nslots = o->parallel;
-    if ((c->multi = curl_multi_init()) == NULL)
+    if ((c->multi = cf.multi_init()) == NULL)
         goto oom;
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->parallel);
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)o->parallel);
-    h = curl_slist_append(NULL, "Content-Type: application/json");
+    cf.multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->parallel);
+    cf.multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)o->parallel);
+    h = cf.slist_append(NULL, "Content-Type: application/json");
     if (h == NULL)
         goto oom;
     c->headers = h;
     /* No "Expect: 100-continue" round trip; answers are JSON or nothing. */
-    if ((h = curl_slist_append(c->headers, "Expect:")) == NULL)
+    if ((h = cf.slist_append(c->headers, "Expect:")) == NULL)
         goto oom;
     c->headers = h;
-    if ((h = curl_slist_append(c->headers, "Accept: application/json")) == NULL)
+    if ((h = cf.slist_append(c->headers, "Accept: application/json")) == NULL)
         goto oom;
     c->headers = h;
     for (int i = 0; i < c->nslots; i++)
@@ -168,13 +237,13 @@ void http_free(struct http_client *c)
         if (c->slots[i].easy == NULL)
             continue;
         if (c->slots[i].busy && c->multi != NULL)
-            curl_multi_remove_handle(c->multi, c->slots[i].easy);
-        curl_easy_cleanup(c->slots[i].easy);
+            cf.multi_remove_handle(c->multi, c->slots[i].easy);
+        cf.easy_cleanup(c->slots[i].easy);
     }
     free(c->slots);
     if (c->multi != NULL)
-        curl_multi_cleanup(c->multi);
-    curl_slist_free_all(c->headers);
+        cf.multi_cleanup(c->multi);
+    cf.slist_free_all(c->headers);
     free(c);
 }
 
@@ -207,11 +276,11 @@ int http_post(struct http_client *c, const char *body, size_t len, void *tag, ch
     s->body[0] = '\0';
     s->body_len = 0;
     s->tag = tag;
-    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
-    mc = curl_multi_add_handle(c->multi, s->easy);
+    cf.easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    cf.easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
+    mc = cf.multi_add_handle(c->multi, s->easy);
     if (mc != CURLM_OK)
-        return anon_seterr(err, errlen, -1, "curl: %s", curl_multi_strerror(mc));
+        return anon_seterr(err, errlen, -1, "curl: %s", cf.multi_strerror(mc));
     s->busy = 1;
     c->inflight++;
     return 0;
@@ -226,23 +295,23 @@ static void fill_result(struct http_slot *s, CURLcode code, struct http_result *
     r->tag = s->tag;
     r->curlcode = (int)code;
     r->net = outcome_net_from_curl((int)code);
-    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_easy_getinfo(s->easy, CURLINFO_TOTAL_TIME, &r->seconds);
+    cf.easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    cf.easy_getinfo(s->easy, CURLINFO_TOTAL_TIME, &r->seconds);
 #if LIBCURL_VERSION_NUM >= 0x073d00
-    curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+    cf.easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
 #else
     {
         double d = 0;
 
-        curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME, &d);
+        cf.easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME, &d);
         pretransfer = (curl_off_t)(d * 1e6);
     }
 #endif
-    curl_easy_getinfo(s->easy, CURLINFO_REQUEST_SIZE, &reqsize);
+    cf.easy_getinfo(s->easy, CURLINFO_REQUEST_SIZE, &reqsize);
     r->connected = pretransfer > 0 || reqsize > 0 || r->status > 0;
     if (code != CURLE_OK) {
         snprintf(r->error, sizeof(r->error), "%s",
-                 s->errbuf[0] ? s->errbuf : curl_easy_strerror(code));
+                 s->errbuf[0] ? s->errbuf : cf.easy_strerror(code));
         r->status = code == CURLE_OK ? r->status : 0;
     }
     memcpy(r->retry_after, s->retry_after, sizeof(r->retry_after));
@@ -256,16 +325,16 @@ static int take_done(struct http_client *c, struct http_result *ret)
     CURLMsg *msg;
     int left;
 
-    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+    while ((msg = cf.multi_info_read(c->multi, &left)) != NULL) {
         struct http_slot *s = NULL;
 
         if (msg->msg != CURLMSG_DONE)
             continue;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+        cf.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
         if (s == NULL)
             continue;
         fill_result(s, msg->data.result, ret);
-        curl_multi_remove_handle(c->multi, s->easy);
+        cf.multi_remove_handle(c->multi, s->easy);
         s->busy = 0;
         s->tag = NULL;
         c->inflight--;
@@ -284,14 +353,14 @@ int http_wait(struct http_client *c, struct http_result *ret, char *err, size_t 
             return 1;
         if (c->inflight == 0)
             return 0;
-        mc = curl_multi_perform(c->multi, &running);
+        mc = cf.multi_perform(c->multi, &running);
         if (mc != CURLM_OK)
-            return anon_seterr(err, errlen, -1, "curl: %s", curl_multi_strerror(mc));
+            return anon_seterr(err, errlen, -1, "curl: %s", cf.multi_strerror(mc));
         if (take_done(c, ret))
             return 1;
-        mc = curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+        mc = cf.multi_poll(c->multi, NULL, 0, 1000, NULL);
         if (mc != CURLM_OK)
-            return anon_seterr(err, errlen, -1, "curl: %s", curl_multi_strerror(mc));
+            return anon_seterr(err, errlen, -1, "curl: %s", cf.multi_strerror(mc));
     }
 }
 

@@ -74,12 +74,11 @@ struct run {
     int64_t started_ms;
     int64_t cursor;         /* the oldest due row is searched above this id */
     int64_t lease_ms;
-    int64_t run_id;
     long sent, retried, dead, released;
     int stop;               /* 0, or the exit status that stopped the run */
-    char stop_reason[512];
+    char stop_reason[1600];
     char last_error[160];
-    char last_dead[160];
+    char last_dead[200];
     int budget_spent;
     int no_more;
     struct batch *queue_head, *queue_tail;
@@ -621,7 +620,8 @@ static void settle(struct run *r, struct batch *b, const struct http_result *res
             break;
         }
         snprintf(oc.reason, sizeof(oc.reason), "rejected by collector: HTTP 413 (event too large)");
-        /* fall through: a single event too large is dead */
+        /* A single event too large is dead. */
+        /* fall through */
     case OUTCOME_DEAD:
         if (begin(r) != 0)
             break;
@@ -800,40 +800,26 @@ static int prune_sent(struct run *r)
     return ret;
 }
 
-static int run_record_start(struct run *r)
-{
-    char now[ANON_TS_LEN + 1];
-    sqlite3_stmt *s = NULL;
-    int ret;
-
-    anon_format_ts(r->started_ms, now);
-    if (sqlite3_prepare_v2(r->db, "INSERT INTO runs (started_at) VALUES (?1)", -1, &s, NULL) !=
-        SQLITE_OK)
-        return db_fail(r, "cannot record the run");
-    bind_text(s, 1, now);
-    ret = step_done(r, s, "cannot record the run");
-    sqlite3_finalize(s);
-    if (ret == 0)
-        r->run_id = sqlite3_last_insert_rowid(r->db);
-    return ret;
-}
-
+/* Records the run (and prunes sent rows and old runs) in one short transaction at
+ * the end: a run with nothing to do writes once and syncs nothing. */
 static void run_record_end(struct run *r, int status, const char *summary)
 {
-    char now[ANON_TS_LEN + 1];
+    char started[ANON_TS_LEN + 1], now[ANON_TS_LEN + 1];
     sqlite3_stmt *s = NULL;
+    int64_t run_id;
 
-    if (r->run_id == 0)
-        return;
+    anon_format_ts(r->started_ms, started);
     ts_now(now);
-    if (sqlite3_prepare_v2(r->db,
-                           "UPDATE runs SET finished_at = ?2, exit_code = ?3, sent = ?4,"
-                           " retried = ?5, dead = ?6, summary = ?7 WHERE id = ?1",
-                           -1, &s, NULL) != SQLITE_OK) {
-        log_warnx("cannot record the run: %s", sqlite3_errmsg(r->db));
+    if (begin(r) != 0)
         return;
-    }
-    sqlite3_bind_int64(s, 1, r->run_id);
+    if (prune_sent(r) != 0)
+        goto fail;
+    if (sqlite3_prepare_v2(r->db,
+                           "INSERT INTO runs (started_at, finished_at, exit_code, sent, retried,"
+                           " dead, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           -1, &s, NULL) != SQLITE_OK)
+        goto fail_db;
+    bind_text(s, 1, started);
     bind_text(s, 2, now);
     sqlite3_bind_int(s, 3, status);
     sqlite3_bind_int64(s, 4, r->sent);
@@ -841,15 +827,24 @@ static void run_record_end(struct run *r, int status, const char *summary)
     sqlite3_bind_int64(s, 6, r->dead);
     bind_text(s, 7, summary);
     if (sqlite3_step(s) != SQLITE_DONE)
-        log_warnx("cannot record the run: %s", sqlite3_errmsg(r->db));
+        goto fail_db;
     sqlite3_finalize(s);
     s = NULL;
+    run_id = sqlite3_last_insert_rowid(r->db);
     /* Keep the last RUNS_KEPT runs. */
-    if (sqlite3_prepare_v2(r->db, "DELETE FROM runs WHERE id <= ?1", -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, r->run_id - RUNS_KEPT);
-        sqlite3_step(s);
-    }
+    if (sqlite3_prepare_v2(r->db, "DELETE FROM runs WHERE id <= ?1", -1, &s, NULL) != SQLITE_OK)
+        goto fail_db;
+    sqlite3_bind_int64(s, 1, run_id - RUNS_KEPT);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        goto fail_db;
     sqlite3_finalize(s);
+    commit(r);
+    return;
+fail_db:
+    log_warnx("cannot record the run: %s", sqlite3_errmsg(r->db));
+fail:
+    sqlite3_finalize(s);
+    rollback(r);
 }
 
 /* Events still pending or leased, and the earliest next attempt (into next, may be ""). */
@@ -907,12 +902,34 @@ static void dry_run_loop(struct run *r)
     fflush(stdout);
 }
 
+/* libcurl (and TLS) is set up only when there is something to post: a run with
+ * nothing due costs little more than opening the spool. */
+static int open_http(struct run *r)
+{
+    char err[ANON_ERRLEN];
+    struct http_opts ho = {
+        .url = r->o->endpoint,
+        .cacert = r->o->cacert,
+        .connect_timeout_ms = (long)(r->o->connect_timeout * 1000.0),
+        .timeout_ms = (long)(r->o->timeout * 1000.0),
+        .parallel = r->o->parallel,
+        .user_agent = "anon-telemetry-ship/1",
+    };
+
+    if (http_open(&ho, &r->http, err, sizeof(err)) != 0) {
+        log_warnx("%s", err);
+        stop_run(r, EX_SOFTWARE, "%s%s", err, "");
+        return -1;
+    }
+    return 0;
+}
+
 static void ship_loop(struct run *r)
 {
     char err[ANON_ERRLEN];
 
     for (;;) {
-        while (r->stop == 0 && http_free_slots(r->http) > 0) {
+        while (r->stop == 0 && (r->http == NULL || http_free_slots(r->http) > 0)) {
             struct batch *b = queue_pop(r);
 
             if (b == NULL) {
@@ -924,6 +941,11 @@ static void ship_loop(struct run *r)
                     r->no_more = 1;
                     break;
                 }
+            }
+            if (r->http == NULL && open_http(r) != 0) {
+                release(r, b);
+                batch_free(b);
+                break;
             }
             if (build_body(b) != 0) {
                 log_warnx("out of memory");
@@ -942,6 +964,8 @@ static void ship_loop(struct run *r)
             log_debug("posting %zu events (%zu bytes, session %s)", b->n, b->body.len,
                       b->hdr[0]);
         }
+        if (r->http == NULL)
+            break;
         {
             struct http_result res;
             int rc = http_wait(r->http, &res, err, sizeof(err));
@@ -993,7 +1017,7 @@ static int lock_spool(const char *path, int *ret_fd)
 int ship_run(const struct ship_opts *o)
 {
     struct run run, *r = &run;
-    char defpath[4096], err[ANON_ERRLEN], summary[1024], next[ANON_TS_LEN + 1];
+    char defpath[4096], err[ANON_ERRLEN], summary[2048], next[ANON_TS_LEN + 1];
     const char *path = o->spool_path;
     struct stat stbuf;
     int lockfd = -1, status = 0, rc;
@@ -1049,6 +1073,9 @@ int ship_run(const struct ship_opts *o)
     /* The shipper's writes are replayable (at-least-once): a power cut may undo the
      * last few, never corrupt. Writers keep synchronous=FULL on their connections. */
     sqlite3_exec(r->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    /* Leave the WAL to the next connection's automatic checkpoint: a checkpoint at
+     * close would sync the database file on every cron run. */
+    sqlite3_db_config(r->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     if (prepare_all(r) != 0) {
         status = EX_IOERR;
         goto out;
@@ -1060,31 +1087,13 @@ int ship_run(const struct ship_opts *o)
         goto out;
     }
 
-    if (run_record_start(r) != 0 || expire_old(r) != 0) {
+    if (expire_old(r) != 0) {
         status = r->stop ? r->stop : EX_IOERR;
         goto out;
     }
-    {
-        struct http_opts ho = {
-            .url = o->endpoint,
-            .cacert = o->cacert,
-            .connect_timeout_ms = (long)(o->connect_timeout * 1000.0),
-            .timeout_ms = (long)(o->timeout * 1000.0),
-            .parallel = o->parallel,
-            .user_agent = "anon-telemetry-ship/1",
-        };
-
-        if (http_open(&ho, &r->http, err, sizeof(err)) != 0) {
-            log_warnx("%s", err);
-            r->stop = EX_SOFTWARE;
-            snprintf(r->stop_reason, sizeof(r->stop_reason), "%s", err);
-        }
-    }
-    if (r->http != NULL)
-        ship_loop(r);
+    ship_loop(r);
     http_free(r->http);
     r->http = NULL;
-    prune_sent(r);
 
     /* The exit status and the one summary line. */
     if (r->stop != 0) {
