@@ -61,9 +61,12 @@ struct short_slot {
 };
 static struct short_slot short_tab[1u << SHORT_BITS];
 static uint32_t pair_rank[1u << 16]; /* rank of every 2-byte token, NO_RANK elsewhere */
-static const unsigned char *long_toks[1u << LONG_BITS]; /* token bytes; length at [-1] */
-static uint32_t long_tags[1u << LONG_BITS];
-static uint32_t long_ranks[1u << LONG_BITS];
+struct long_slot {
+    const unsigned char *tok; /* token bytes, length at tok[-1]; NULL = empty */
+    uint32_t tag;             /* low bits of the hash */
+    uint32_t rank;
+};
+static struct long_slot long_tab[1u << LONG_BITS];
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static int tables_ok;
@@ -113,9 +116,38 @@ static inline uint64_t long_hash(const unsigned char *p, size_t len)
     return mix64((a * 0x9e3779b97f4a7c15ULL) ^ (b + len * 0xff51afd7ed558ccdULL));
 }
 
+#if defined(__GNUC__)
+#define PREFETCH_W(p) __builtin_prefetch((p), 1)
+#else
+#define PREFETCH_W(p) ((void)(p))
+#endif
+
+/* Short tokens are inserted in batches whose slots are prefetched first: the table is
+ * cold at start-up, and one cache miss at a time made this most of a small run's time. */
+#define INSERT_BATCH 32
+
+struct pending {
+    uint64_t key;
+    uint32_t slot, val;
+};
+
+static void insert_short(const struct pending *b, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = b[k].slot;
+        while (short_tab[i].val != 0)
+            i = (i + 1) & ((1u << SHORT_BITS) - 1);
+        short_tab[i].key = b[k].key;
+        short_tab[i].val = b[k].val;
+    }
+}
+
 static void build_tables(void)
 {
+    struct pending batch[INSERT_BATCH];
+    size_t nb = 0;
     uint32_t rank = 0;
+
     for (size_t i = 0; i < sizeof pair_rank / sizeof pair_rank[0]; i++)
         pair_rank[i] = NO_RANK;
     for (size_t c = 0; c < tokens_cl100k_nchunks; c++) {
@@ -124,26 +156,30 @@ static void build_tables(void)
             size_t len = *p++;
             if (len <= 8) {
                 uint64_t key = load_short(p, len);
-                uint32_t i = short_slot(key, len);
-                while (short_tab[i].val != 0)
-                    i = (i + 1) & ((1u << SHORT_BITS) - 1);
-                short_tab[i].key = key;
-                short_tab[i].val = (uint32_t)len << 24 | rank;
+                batch[nb].key = key;
+                batch[nb].slot = short_slot(key, len);
+                batch[nb].val = (uint32_t)len << 24 | rank;
+                PREFETCH_W(&short_tab[batch[nb].slot]);
+                if (++nb == INSERT_BATCH) {
+                    insert_short(batch, nb);
+                    nb = 0;
+                }
                 if (len == 2)
                     pair_rank[p[0] << 8 | p[1]] = rank;
             } else {
                 uint64_t h = long_hash(p, len);
                 uint32_t i = (uint32_t)(h >> (64 - LONG_BITS));
-                while (long_toks[i] != NULL)
+                while (long_tab[i].tok != NULL)
                     i = (i + 1) & ((1u << LONG_BITS) - 1);
-                long_toks[i] = p;
-                long_tags[i] = (uint32_t)h;
-                long_ranks[i] = rank;
+                long_tab[i].tok = p;
+                long_tab[i].tag = (uint32_t)h;
+                long_tab[i].rank = rank;
             }
             p += len;
             rank++;
         }
     }
+    insert_short(batch, nb);
     tables_ok = rank == tokens_cl100k_ntokens;
 }
 
@@ -176,11 +212,11 @@ static inline uint32_t rank_of(const unsigned char *p, size_t len, const unsigne
     uint64_t h = long_hash(p, len);
     uint32_t i = (uint32_t)(h >> (64 - LONG_BITS));
     for (;;) {
-        const unsigned char *t = long_toks[i];
+        const unsigned char *t = long_tab[i].tok;
         if (t == NULL)
             return NO_RANK;
-        if (long_tags[i] == (uint32_t)h && t[-1] == len && memcmp(t, p, len) == 0)
-            return long_ranks[i];
+        if (long_tab[i].tag == (uint32_t)h && t[-1] == len && memcmp(t, p, len) == 0)
+            return long_tab[i].rank;
         i = (i + 1) & ((1u << LONG_BITS) - 1);
     }
 }
