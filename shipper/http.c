@@ -310,6 +310,16 @@ static void fill_result(struct http_slot *s, CURLcode code, struct http_result *
     cf.easy_getinfo(s->easy, CURLINFO_REQUEST_SIZE, &reqsize);
     r->connected = pretransfer > 0 || reqsize > 0 || r->status > 0;
     if (code != CURLE_OK) {
+        long connect_code = 0;
+
+        /* A proxy that refused to open the tunnel: we never reached the collector. */
+        cf.easy_getinfo(s->easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+        if (connect_code != 0 && (connect_code < 200 || connect_code > 299)) {
+            r->net = OUTCOME_NET_UNREACHABLE;
+            r->connected = 0;
+        }
+    }
+    if (code != CURLE_OK) {
         snprintf(r->error, sizeof(r->error), "%s",
                  s->errbuf[0] ? s->errbuf : cf.easy_strerror(code));
         r->status = code == CURLE_OK ? r->status : 0;

@@ -92,7 +92,8 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_PICK_NULL] = "SELECT id FROM events WHERE status = 'pending' AND next_attempt_at IS NULL"
                      " AND id > ?1 AND " DUE_NOT_SEEN " ORDER BY id LIMIT 1",
     /* ST_PICK_RETRY: chosen in prepare_all (depends on --now) */
-    [ST_PICK_LEASE] = "SELECT id FROM events WHERE status = 'sending' AND lease_until < ?2"
+    [ST_PICK_LEASE] = "SELECT id FROM events WHERE status = 'sending'"
+                      " AND (lease_until IS NULL OR lease_until < ?2)"
                       " AND id > ?1 AND " DUE_NOT_SEEN " ORDER BY id LIMIT 1",
     [ST_HDR] = "SELECT session_id, client_version, schema_version, cpu_architecture"
                " FROM events WHERE id = ?1",
@@ -100,7 +101,8 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_GROUP_LEASE] = "SELECT id, retry_count, queued_at, parameters, name FROM events"
                        " WHERE session_id = ?1 AND client_version = ?2 AND schema_version = ?3"
                        " AND cpu_architecture = ?4 AND status = 'sending' AND id >= ?5"
-                       " AND lease_until < ?6 AND " DUE_NOT_SEEN " ORDER BY id LIMIT ?7",
+                       " AND (lease_until IS NULL OR lease_until < ?6) AND " DUE_NOT_SEEN
+                       " ORDER BY id LIMIT ?7",
     [ST_CLAIM] = "UPDATE events SET status = 'sending', lease_until = ?2 WHERE id = ?1",
     [ST_SEEN] = "INSERT OR IGNORE INTO temp.ship_seen (id) VALUES (?1)",
     [ST_SENT] = "UPDATE events SET status = 'sent', sent_at = ?2, lease_until = NULL,"

@@ -140,6 +140,14 @@ ship
 check_eq "DNS failure: exit 75" 75 "$rc"
 check_eq "DNS failure: nothing spent" "4|0" \
     "$(q "SELECT count(*), sum(retry_count) FROM events WHERE session_id='s-off' AND status='pending'")"
+# a proxy that cannot be reached, and one that refuses the tunnel (the collector answers
+# CONNECT with 501): offline too
+http_proxy=http://127.0.0.1:1 HTTP_PROXY=http://127.0.0.1:1 URL=http://127.0.0.1:$PORT_main/v1 ship
+check_eq "proxy unreachable: exit 75" 75 "$rc"
+https_proxy=http://127.0.0.1:$PORT_main HTTPS_PROXY=http://127.0.0.1:$PORT_main URL=https://collector.invalid/v1 ship
+check_eq "proxy refuses the tunnel: exit 75" 75 "$rc"
+check_eq "proxies: nothing spent" "4|0" \
+    "$(q "SELECT count(*), sum(retry_count) FROM events WHERE session_id='s-off' AND status='pending'")"
 check_eq "offline runs recorded" "75" "$(q "SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1")"
 # back online: delivered
 URL=http://127.0.0.1:$PORT_main/v1
