@@ -130,7 +130,9 @@ int main(int argc, char **argv)
             break;
         case OPT_TIMEOUT: bad |= parse_num("--timeout", optarg, 0.001, 86400, &o.timeout); break;
         case OPT_MAXTIME: bad |= parse_num("--max-time", optarg, 0, 1e9, &o.max_time); break;
-        case OPT_KEEPSENT: bad |= parse_num("--keep-sent", optarg, 0, 1e6, &o.keep_sent_days); break;
+        case OPT_KEEPSENT:
+            bad |= parse_num("--keep-sent", optarg, 0, 1e6, &o.keep_sent_days);
+            break;
         case OPT_MAXAGE: bad |= parse_num("--max-age", optarg, 0, 1e6, &o.max_age_days); break;
         case OPT_NOW: o.flush_now = 1; break;
         case OPT_DRYRUN: o.dry_run = 1; break;
