@@ -87,6 +87,7 @@ struct http_slot {
     char retry_after[64];
     char body[HTTP_BODY_CAP + 1];
     size_t body_len;
+    size_t body_total;
 };
 
 struct http_client {
@@ -109,7 +110,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     memcpy(s->body + s->body_len, data, take);
     s->body_len += take;
     s->body[s->body_len] = '\0';
-    return n; /* the rest is read and discarded */
+    s->body_total += n;
+    /* Past the cap the rest is read and discarded (keeping the connection), but a
+     * body past HTTP_BODY_ABORT ends the transfer: the status has already decided. */
+    return s->body_total > HTTP_BODY_ABORT ? 0 : n;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
@@ -275,6 +279,7 @@ int http_post(struct http_client *c, const char *body, size_t len, void *tag, ch
     s->retry_after[0] = '\0';
     s->body[0] = '\0';
     s->body_len = 0;
+    s->body_total = 0;
     s->tag = tag;
     cf.easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     cf.easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
@@ -317,12 +322,12 @@ static void fill_result(struct http_slot *s, CURLcode code, struct http_result *
         if (connect_code != 0 && (connect_code < 200 || connect_code > 299)) {
             r->net = OUTCOME_NET_UNREACHABLE;
             r->connected = 0;
+            r->status = 0;
         }
     }
     if (code != CURLE_OK) {
         snprintf(r->error, sizeof(r->error), "%s",
                  s->errbuf[0] ? s->errbuf : cf.easy_strerror(code));
-        r->status = code == CURLE_OK ? r->status : 0;
     }
     memcpy(r->retry_after, s->retry_after, sizeof(r->retry_after));
     memcpy(r->body, s->body, s->body_len + 1);

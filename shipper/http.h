@@ -5,8 +5,8 @@
  *
  * TLS verification is always on (an environment variable cannot turn it off);
  * redirects are not followed; proxies come from libcurl's usual environment
- * variables (http_proxy, https_proxy, no_proxy); answers are read up to
- * HTTP_BODY_CAP bytes, the rest is discarded.
+ * variables (http_proxy, https_proxy, no_proxy); answers are kept up to
+ * HTTP_BODY_CAP bytes, and a body longer than HTTP_BODY_ABORT ends the transfer.
  */
 #ifndef SHIP_HTTP_H
 #define SHIP_HTTP_H
@@ -15,7 +15,8 @@
 
 #include "outcome.h"
 
-#define HTTP_BODY_CAP 1024
+#define HTTP_BODY_CAP 1024            /* bytes of an answer kept (for messages) */
+#define HTTP_BODY_ABORT (64 * 1024)   /* an answer longer than this is cut short */
 #define HTTP_MAX_PARALLEL 64
 
 struct http_opts {

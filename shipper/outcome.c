@@ -66,6 +66,11 @@ void outcome_classify(enum outcome_net net, int connected, long status,
                       const char *retry_after, int64_t now_ms, struct outcome *ret)
 {
     memset(ret, 0, sizeof(*ret));
+    /* A status line that arrived decides, whatever became of the rest of the transfer
+     * (a body cut at our cap, a timeout or reset while the body trickled in): the
+     * collector has given its verdict on the batch. */
+    if (net != OUTCOME_NET_OK && status >= 200)
+        net = OUTCOME_NET_OK;
     switch (net) {
     case OUTCOME_NET_OK:
         break;

@@ -13,7 +13,10 @@
  *     the connection was made                      STOP_OFFLINE (nothing spent, exit 75)
  *   any other answer (3xx, 401, 403, 404 ...)      STOP_REFUSED (nothing spent, exit 78)
  *   certificate fails verification, bad URL,
- *     unreadable --cacert                          STOP_REFUSED (a configuration problem)
+ *     unreadable --cacert, garbage for an answer   STOP_REFUSED (a configuration problem)
+ *
+ * Once a status line has arrived, the status decides, even when the transfer then
+ * failed (a body cut at our cap, a timeout or a reset while the body came in).
  *
  * A certificate that fails verification is taken as a configuration problem
  * (a private CA without --cacert, a wrong endpoint), not as being offline: an
@@ -54,7 +57,7 @@ struct outcome {
 
 /* The policy. net: the transport class; connected: 1 when the request reached the
  * collector (the connection, and TLS, were established); status: the HTTP status
- * (used when net is OUTCOME_NET_OK); retry_after: the Retry-After header's value or
+ * (0 when none arrived; one >= 200 decides whatever net says); retry_after: the Retry-After header's value or
  * NULL; now_ms: the current time. Fills *ret. Pure. */
 void outcome_classify(enum outcome_net net, int connected, long status,
                       const char *retry_after, int64_t now_ms, struct outcome *ret);

@@ -69,10 +69,20 @@ static void test_transport(void)
     T_EQ_INT(oc(OUTCOME_NET_RESET, 0, 0, NULL).action, OUTCOME_STOP_OFFLINE);
     T_EQ_INT(oc(OUTCOME_NET_TLS_VERIFY, 0, 0, NULL).action, OUTCOME_STOP_REFUSED);
     T_EQ_INT(oc(OUTCOME_NET_CONFIG, 0, 0, NULL).action, OUTCOME_STOP_REFUSED);
-    /* a transport failure ignores any status and Retry-After */
-    o = oc(OUTCOME_NET_TIMEOUT, 1, 200, "5");
+    /* a transport failure without a status ignores Retry-After */
+    o = oc(OUTCOME_NET_TIMEOUT, 1, 0, "5");
     T_EQ_INT(o.action, OUTCOME_RETRY);
     T_EQ_INT(o.not_before_ms, 0);
+    /* once a status line arrived, it decides (body cut short, trickling, reset) */
+    T_EQ_INT(oc(OUTCOME_NET_TIMEOUT, 1, 200, NULL).action, OUTCOME_SENT);
+    T_EQ_INT(oc(OUTCOME_NET_RESET, 1, 204, NULL).action, OUTCOME_SENT);
+    T_EQ_INT(oc(OUTCOME_NET_CONFIG, 1, 200, NULL).action, OUTCOME_SENT); /* write aborted */
+    T_EQ_INT(oc(OUTCOME_NET_TIMEOUT, 1, 400, NULL).action, OUTCOME_DEAD);
+    T_EQ_INT(oc(OUTCOME_NET_RESET, 1, 404, NULL).action, OUTCOME_STOP_REFUSED);
+    o = oc(OUTCOME_NET_RESET, 1, 503, "60");
+    T_EQ_INT(o.action, OUTCOME_RETRY);
+    T_EQ_INT(o.not_before_ms, NOW + 60000);
+    T_EQ_INT(oc(OUTCOME_NET_TIMEOUT, 1, 100, NULL).action, OUTCOME_RETRY);
 }
 
 static void test_curl_classes(void)
