@@ -3,10 +3,17 @@
  * PRAGMA max_page_count set first, the disk-full test's stand-in for a small file
  * system when it cannot mount one (not root, or mount refused).
  *
- *   pagelimit SPOOL MAX_PAGES N     MAX_PAGES 0: no limit
+ *   pagelimit SPOOL MAX_PAGES N            MAX_PAGES 0: no limit
  *
  * Prints each stored uuid on its own line; on failure the library's message on
  * stderr and the status's exit code, as anon-telemetry-spool does.
+ *
+ *   pagelimit SPOOL MAX_PAGES N REPEAT     a long-lived caller: one open spool, REPEAT
+ *                                          appends of N events, going on after failures
+ *
+ * prints "ok UUID..." or "fail STATUS UUID... : MESSAGE" per append (a failed append's
+ * uuids are the ones it had inserted before failing: none of them may be stored unless
+ * all are); exits 0 unless the open failed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +31,13 @@ int main(int argc, char **argv)
     anon_spool *sp = NULL;
     anon_event **evs = NULL;
     char (*uuids)[ANON_UUID_LEN + 1] = NULL;
-    long max_pages, n;
+    long max_pages, n, repeat = 0;
     int st, rc = 0;
 
-    if (argc != 4 || (max_pages = strtol(argv[2], NULL, 10)) < 0 ||
-        (n = strtol(argv[3], NULL, 10)) < 1 || n > 100000) {
-        fprintf(stderr, "usage: pagelimit SPOOL MAX_PAGES N\n");
+    if ((argc != 4 && argc != 5) || (max_pages = strtol(argv[2], NULL, 10)) < 0 ||
+        (n = strtol(argv[3], NULL, 10)) < 1 || n > 100000 ||
+        (argc == 5 && ((repeat = strtol(argv[4], NULL, 10)) < 1 || repeat > 100000))) {
+        fprintf(stderr, "usage: pagelimit SPOOL MAX_PAGES N [REPEAT]\n");
         return 64;
     }
     evs = calloc((size_t)n, sizeof *evs);
@@ -47,6 +55,25 @@ int main(int argc, char **argv)
             rc = 70;
             goto done;
         }
+    }
+    if (st == ANON_OK && repeat > 0) {
+        for (long r = 0; r < repeat; r++) {
+            memset(uuids, 0, (size_t)n * sizeof *uuids);
+            st = anon_spool_append(sp, (const anon_event *const *)evs, (size_t)n, NULL, uuids,
+                                   err, sizeof err);
+            if (st == ANON_OK)
+                printf("ok");
+            else
+                printf("fail %d", st);
+            for (long i = 0; i < n; i++)
+                if (uuids[i][0] != '\0')
+                    printf(" %s", uuids[i]);
+            if (st != ANON_OK)
+                printf(" : %s", err);
+            printf("\n");
+            fflush(stdout);
+        }
+        goto done;
     }
     if (st == ANON_OK)
         st = anon_spool_append(sp, (const anon_event *const *)evs, (size_t)n, NULL, uuids, err,

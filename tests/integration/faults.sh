@@ -6,8 +6,9 @@
 # spool's files. For every call point N of an append (counted first on a clean run):
 # the command exits 0 (the event is then stored) or 74 with the path and SQLite's
 # reason; PRAGMA integrity_check is ok; every acknowledged event is still there; and a
-# clean append right after succeeds. Then the same on a spool being created, ENOSPC,
-# and a 50-event append (all or none). Last, damaged spools: a truncated file,
+# clean append right after succeeds. Then ENOSPC, a 50-event append (all or none), a
+# long-lived C caller whose one open handle goes on appending after a one-off fault, and
+# a spool being created. Last, damaged spools: a truncated file,
 # garbage, a newer format, a -wal without its database: exit 74, a message, the file
 # untouched, no crash.
 . "$(dirname "$0")/../lib.sh"
@@ -141,6 +142,55 @@ for n in 1 2 3 $((total / 2)) $((total - 2)) $((total - 1)) "$total"; do
     check_eq "50 events, pwrite $n: integrity_check" ok "$(sql "$DB" "PRAGMA integrity_check")"
 done
 ledger_intact "$DB" "after the 50-event faults"
+
+# ---- a long-lived C caller: one open spool, a one-off fault, later appends succeed ----
+# build/faults/pagelimit SPOOL 0 3 4: four 3-event appends through the library on one
+# handle, "ok UUID..." or "fail STATUS UUID... : MESSAGE" per append.
+PAGELIMIT=$BUILD/faults/pagelimit
+LDB=$T/long/spool.db
+"$PAGELIMIT" "$LDB" 0 1 > /dev/null
+lghosts=0
+for op in pwrite fsync; do
+    rm -f "$T/flog"
+    FAULTFS_FAIL=$op FAULTFS_PATH=$LDB FAULTFS_LOG=$T/flog LD_PRELOAD=$PRELOAD \
+        "$PAGELIMIT" "$LDB" 0 3 4 > "$T/long.out" 2>&1
+    total=$(sed -n 's/^calls=\([0-9]*\).*/\1/p' "$T/flog")
+    check_eq "long-lived caller, $op: counting run, four appends" 4 "$(grep -c '^ok ' "$T/long.out")"
+    grep '^ok ' "$T/long.out" | tr ' ' '\n' | grep -E "$UUID_RE" >> "$ledger.long"
+    for n in $(seq 1 "${total:-0}"); do
+        d="long-lived caller, $op call $n/$total"
+        FAULTFS_FAIL=$op FAULTFS_AFTER=$n FAULTFS_COUNT=1 FAULTFS_PATH=$LDB LD_PRELOAD=$PRELOAD \
+            "$PAGELIMIT" "$LDB" 0 3 4 > "$T/long.out" 2> "$T/long.err"
+        lrc=$?
+        if [ $lrc -ne 0 ]; then   # the fault hit the open: refused as a whole
+            check_eq "$d: a failed open exits 74" 74 "$lrc"
+            check_match "$d: a failed open says why" "spool $LDB: .*$IOERR_RE" "$(cat "$T/long.err")"
+        else
+            check "$d: at most one append failed" test "$(grep -c '^fail ' "$T/long.out")" -le 1
+            check_eq "$d: every append after the failure succeeded" "" \
+                "$(sed -n '/^fail /,$p' "$T/long.out" | sed 1d | grep -v '^ok ')"
+            if grep -q '^fail ' "$T/long.out"; then
+                check_match "$d: the failure is EIO with the path and reason" \
+                    "^fail 5 .* : spool $LDB: .*$IOERR_RE" "$(grep '^fail ' "$T/long.out")"
+                tried=$(grep '^fail ' "$T/long.out" | cut -d: -f1 | tr ' ' '\n' | grep -E "$UUID_RE" | sed "s/.*/'&'/" | paste -sd, -)
+                if [ -n "$tried" ]; then
+                    got=$(sql "$LDB" "SELECT count(*) FROM events WHERE uuid IN ($tried)")
+                    case $got in
+                    0) pass ;;
+                    3) pass; lghosts=$((lghosts + 1)) ;;
+                    *) fail "$d: the failed append is partly stored ($got of 3)" ;;
+                    esac
+                fi
+            fi
+            grep '^ok ' "$T/long.out" | tr ' ' '\n' | grep -E "$UUID_RE" >> "$ledger.long"
+        fi
+        check_eq "$d: integrity_check" ok "$(sql "$LDB" "PRAGMA integrity_check")"
+    done
+    echo "faults: long-lived caller, $op: $total call points over four appends"
+done
+check_eq "long-lived caller: every acknowledged event still there" "$(sort -u "$ledger.long" | wc -l)" \
+    "$(sql "$LDB" "SELECT uuid FROM events" | sort -u | comm -12 - <(sort -u "$ledger.long") | wc -l)"
+echo "faults: long-lived caller: $lghosts failed appends whose rows appeared anyway"
 
 # ---- faults while a spool is being created: reported, and the next run recovers ----
 for op in pwrite fsync; do
