@@ -111,7 +111,7 @@ static const char *const sql_text[ST_COUNT] = {
                  " last_error = ?4, lease_until = NULL WHERE id = ?1",
     [ST_RELEASE] = "UPDATE events SET status = 'pending', lease_until = NULL"
                    " WHERE id = ?1 AND status = 'sending'",
-    [ST_TO_DLQ] = "INSERT OR REPLACE INTO dlq (id, uuid, name, schema_version, session_id,"
+    [ST_TO_DLQ] = "INSERT INTO dlq (id, uuid, name, schema_version, session_id,"
                   " client_version, cpu_architecture, queued_at, parameters, retry_count,"
                   " last_error, moved_at, reason)"
                   " SELECT id, uuid, name, schema_version, session_id, client_version,"
@@ -740,7 +740,7 @@ static int expire_old(struct run *r)
         char sql[1024];
 
         snprintf(sql, sizeof(sql),
-                 "INSERT OR REPLACE INTO dlq (id, uuid, name, schema_version, session_id,"
+                 "INSERT INTO dlq (id, uuid, name, schema_version, session_id,"
                  " client_version, cpu_architecture, queued_at, parameters, retry_count,"
                  " last_error, moved_at, reason)"
                  " SELECT id, uuid, name, schema_version, session_id, client_version,"
