@@ -15,6 +15,10 @@
  *      rank, leftmost on ties, until no pair is a token; ranks found by binary search
  *      in a sorted copy of the rank list.
  * Inputs over 2 KiB are skipped (the reference is quadratic).
+ *
+ * Also: the input split at newlines into records, anon_avg_tokens_per_record's threaded
+ * path (tokens_avg_threads with 1 and 3 threads) must give int(sum / n) of the records'
+ * counts.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -360,6 +364,35 @@ REF static long reference_count(const unsigned char *s, size_t n)
     return total;
 }
 
+static void check_average(const uint8_t *data, size_t size)
+{
+    const char *texts[64];
+    size_t lens[64], n = 0, start = 0;
+    long long sum = 0;
+
+    for (size_t i = 0; i <= size && n < 64; i++) {
+        if (i == size || data[i] == '\n') {
+            texts[n] = (const char *)data + start;
+            lens[n] = i - start;
+            long c = anon_count_tokens(texts[n], lens[n]);
+            if (c < 0)
+                abort();
+            sum += c;
+            n++;
+            start = i + 1;
+        }
+    }
+    long want = (long)(sum / (long long)n);
+    for (unsigned threads = 1; threads <= 3; threads += 2) {
+        long got = tokens_avg_threads(texts, lens, n, threads);
+        if (got != want) {
+            fprintf(stderr, "tokens_avg_threads(%zu records, %u threads) = %ld, want %ld\n", n,
+                    threads, got, want);
+            abort();
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     long got, want;
@@ -375,5 +408,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 size);
         abort();
     }
+    check_average(data, size);
     return 0;
 }
