@@ -128,40 +128,18 @@ int anon_check_string(const char *key, const char *s, char *err, size_t errlen)
         return anon_seterr(err, errlen, ANON_EINVAL, "%s: string is %zu bytes, at most %d allowed",
                            key, len, ANON_MAX_STRING);
     while (*p) {
-        unsigned c = *p, cp;
-        size_t n;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return anon_seterr(err, errlen, ANON_EINVAL,
-                                   "%s: control character U+%04X in string", key, c);
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 2, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 3, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 4, cp = c & 0x07;
-        else
-            goto bad;
-        for (size_t i = 1; i < n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                goto bad;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            goto bad;
-        if (cp >= 0x80 && cp <= 0x9f)
+        uint32_t cp;
+        size_t n = anon_utf8_decode(p, &cp);
+
+        if (n == 0)
+            return anon_seterr(err, errlen, ANON_EINVAL, "%s: string is not valid UTF-8 (byte %zu)",
+                               key, (size_t)(p - (const unsigned char *)s) + 1);
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
             return anon_seterr(err, errlen, ANON_EINVAL,
-                               "%s: control character U+%04X in string", key, cp);
+                               "%s: control character U+%04X in string", key, (unsigned)cp);
         p += n;
     }
     return ANON_OK;
-bad:
-    return anon_seterr(err, errlen, ANON_EINVAL, "%s: string is not valid UTF-8 (byte %zu)",
-                       key, (size_t)(p - (const unsigned char *)s) + 1);
 }
 
 static void clear_value(struct value *v)

@@ -42,22 +42,14 @@ const char *anon_classify_model_host(const char *endpoint)
 /* Length of the whitespace character (Python's str.isspace) at s, or 0. */
 static size_t py_space_at(const unsigned char *s)
 {
-    unsigned cp;
-    size_t n;
+    uint32_t cp;
+    size_t n = anon_utf8_decode(s, &cp);
 
-    if (s[0] < 0x80)
-        return (s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20) ? 1 : 0;
-    if ((s[0] & 0xe0) == 0xc0 && (s[1] & 0xc0) == 0x80) {
-        cp = ((s[0] & 0x1fu) << 6) | (s[1] & 0x3fu);
-        n = 2;
-    } else if ((s[0] & 0xf0) == 0xe0 && (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80) {
-        cp = ((s[0] & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu);
-        n = 3;
-    } else {
+    if (n == 0)
         return 0;
-    }
-    if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||
-        cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000)
+    if ((cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x20) || cp == 0x85 ||
+        cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 ||
+        cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000)
         return n;
     return 0;
 }

@@ -35,6 +35,10 @@ int anon_seterr(char *err, size_t errlen, int status, const char *fmt, ...) ANON
  * bytes; else ANON_EINVAL with a message that starts with what (event.c). */
 int anon_check_string(const char *what, const char *s, char *err, size_t errlen);
 
+/* Decodes the UTF-8 sequence at s (NUL-terminated): its length, with the code point in
+ * *ret_cp; 0 at the NUL or where s is not valid UTF-8 (overlong, surrogate, truncated). */
+size_t anon_utf8_decode(const unsigned char *s, uint32_t *ret_cp);
+
 /* ---- time (timefmt.c) ---- */
 int64_t anon_now_ms(void);                           /* wall clock, ms since the epoch, UTC */
 void anon_format_ts(int64_t ms, char buf[ANON_TS_LEN + 1]); /* truncated to ms, 'Z' */

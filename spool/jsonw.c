@@ -92,15 +92,14 @@ void anon_buf_printf(anon_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* Decodes one UTF-8 sequence at s; returns its length, or 1 (with U+FFFD) if invalid. */
-static size_t utf8_next(const unsigned char *s, unsigned *cp)
+size_t anon_utf8_decode(const unsigned char *s, uint32_t *ret_cp)
 {
-    unsigned c = s[0];
+    uint32_t c = s[0];
     size_t n;
 
     if (c < 0x80) {
-        *cp = c;
-        return 1;
+        *ret_cp = c;
+        return c != 0;
     }
     if (c >= 0xc2 && c <= 0xdf)
         n = 2, c &= 0x1f;
@@ -109,20 +108,18 @@ static size_t utf8_next(const unsigned char *s, unsigned *cp)
     else if (c >= 0xf0 && c <= 0xf4)
         n = 4, c &= 0x07;
     else
-        goto bad;
+        return 0;
     for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            goto bad;
+        if ((s[i] & 0xc0) != 0x80)     /* also stops at the terminating NUL */
+            return 0;
         c = (c << 6) | (s[i] & 0x3f);
     }
+    /* overlong forms, surrogates and values past U+10FFFF are not UTF-8 */
     if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
         (c >= 0xd800 && c <= 0xdfff))
-        goto bad;
-    *cp = c;
+        return 0;
+    *ret_cp = c;
     return n;
-bad:
-    *cp = 0xfffd;
-    return 1;
 }
 
 void anon_buf_json_string(anon_buf *b, const char *str)
@@ -132,7 +129,7 @@ void anon_buf_json_string(anon_buf *b, const char *str)
 
     anon_buf_append(b, "\"", 1);
     while (*s) {
-        unsigned cp;
+        uint32_t cp;
         size_t n;
         const char *esc = NULL;
 
@@ -141,7 +138,11 @@ void anon_buf_json_string(anon_buf *b, const char *str)
             continue;
         }
         anon_buf_append(b, (const char *)run, (size_t)(s - run));
-        n = utf8_next(s, &cp);
+        n = anon_utf8_decode(s, &cp);
+        if (n == 0) {           /* callers pass valid UTF-8; never emit invalid JSON */
+            cp = 0xfffd;
+            n = 1;
+        }
         switch (cp) {
         case '"': esc = "\\\""; break;
         case '\\': esc = "\\\\"; break;
@@ -155,10 +156,10 @@ void anon_buf_json_string(anon_buf *b, const char *str)
         if (esc != NULL)
             anon_buf_puts(b, esc);
         else if (cp < 0x10000)
-            anon_buf_printf(b, "\\u%04x", cp);
+            anon_buf_printf(b, "\\u%04x", (unsigned)cp);
         else
-            anon_buf_printf(b, "\\u%04x\\u%04x", 0xd800 + ((cp - 0x10000) >> 10),
-                            0xdc00 + ((cp - 0x10000) & 0x3ff));
+            anon_buf_printf(b, "\\u%04x\\u%04x", (unsigned)(0xd800 + ((cp - 0x10000) >> 10)),
+                            (unsigned)(0xdc00 + ((cp - 0x10000) & 0x3ff)));
         s += n;
         run = s;
     }
