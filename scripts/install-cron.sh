@@ -31,6 +31,7 @@ usage() {
 die() { code=$1; shift; echo "install-cron: $*" >&2; exit "$code"; }
 # q ARG: ARG quoted for /bin/sh
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+. "$ROOT/scripts/install-common.sh"
 
 every=10 spool="" endpoint="" bin="" log="" file="" uninstall=0 dry=0 extra=""
 while [ $# -gt 0 ]; do
@@ -97,30 +98,12 @@ if [ "$uninstall" = 1 ]; then
 fi
 
 # ---- the schedule
-case $every in ''|*[!0-9]*) die 64 "--every wants minutes (1-59, or whole hours that divide 24)" ;; esac
-every=$((every + 0))
-if [ "$every" -ge 1 ] && [ "$every" -le 59 ]; then
-    sched="*/$every * * * *"
-elif [ $((every % 60)) -eq 0 ] && [ $((every / 60)) -ge 1 ] && [ $((24 % (every / 60))) -eq 0 ]; then
-    sched="0 */$((every / 60)) * * *"
-else
-    die 64 "--every $every: use 1-59 minutes, or 60, 120, 180, 240, 360, 480, 720 or 1440"
-fi
+check_every
+if [ "$every_hours" -eq 0 ]; then sched="*/$every * * * *"; else sched="0 */$every_hours * * *"; fi
 
 # ---- the command
-if [ -z "$bin" ]; then
-    bin=$(command -v anon-telemetry-ship 2>/dev/null || true)
-    [ -n "$bin" ] || bin=$ROOT/build/anon-telemetry-ship
-fi
-case $bin in /*) ;; *) bin=$(cd "$(dirname "$bin")" 2>/dev/null && pwd)/$(basename "$bin") ;; esac
-[ -x "$bin" ] || die 78 "anon-telemetry-ship not found at $bin: run make (or make install), or pass --bin PATH"
-
-if [ -z "$spool" ]; then
-    if [ -n "${ANON_TELEMETRY_SPOOL:-}" ]; then spool=$ANON_TELEMETRY_SPOOL
-    elif [ "$(id -u)" -eq 0 ]; then spool=/var/spool/anon-telemetry/spool.db
-    else spool=${XDG_STATE_HOME:-$HOME/.local/state}/anon-telemetry/spool.db
-    fi
-fi
+resolve_bin
+if [ "$(id -u)" -eq 0 ]; then resolve_spool 1; else resolve_spool 0; fi
 if [ -z "$log" ]; then
     if [ "$(id -u)" -eq 0 ]; then log=/var/log/anon-telemetry-ship.log
     else log=${XDG_STATE_HOME:-$HOME/.local/state}/anon-telemetry/ship.log

@@ -29,6 +29,7 @@ usage() {
     exit 64
 }
 die() { code=$1; shift; echo "install-systemd: $*" >&2; exit "$code"; }
+. "$ROOT/scripts/install-common.sh"
 # u ARG: ARG quoted for a systemd ExecStart line (double quotes; % is a specifier)
 u() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/%/%%/g')"; }
 
@@ -70,29 +71,10 @@ if [ "$uninstall" = 1 ]; then
     exit 0
 fi
 
-case $every in ''|*[!0-9]*) die 64 "--every wants minutes (1-59, or whole hours that divide 24)" ;; esac
-every=$((every + 0))
-if [ "$every" -ge 1 ] && [ "$every" -le 59 ]; then
-    cal="*:0/$every"
-elif [ $((every % 60)) -eq 0 ] && [ $((every / 60)) -ge 1 ] && [ $((24 % (every / 60))) -eq 0 ]; then
-    cal="0/$((every / 60)):00"
-else
-    die 64 "--every $every: use 1-59 minutes, or 60, 120, 180, 240, 360, 480, 720 or 1440"
-fi
-
-if [ -z "$bin" ]; then
-    bin=$(command -v anon-telemetry-ship 2>/dev/null || true)
-    [ -n "$bin" ] || bin=$ROOT/build/anon-telemetry-ship
-fi
-case $bin in /*) ;; *) bin=$(cd "$(dirname "$bin")" 2>/dev/null && pwd)/$(basename "$bin") ;; esac
-[ -x "$bin" ] || die 78 "anon-telemetry-ship not found at $bin: run make (or make install), or pass --bin PATH"
-
-if [ -z "$spool" ]; then
-    if [ -n "${ANON_TELEMETRY_SPOOL:-}" ]; then spool=$ANON_TELEMETRY_SPOOL
-    elif [ "$user" = 0 ]; then spool=/var/spool/anon-telemetry/spool.db
-    else spool=${XDG_STATE_HOME:-$HOME/.local/state}/anon-telemetry/spool.db
-    fi
-fi
+check_every
+if [ "$every_hours" -eq 0 ]; then cal="*:0/$every"; else cal="0/$every_hours:00"; fi
+resolve_bin
+resolve_spool "$([ "$user" = 0 ] && echo 1 || echo 0)"
 
 exec_start="$(u "$bin") --spool $(u "$spool")"
 [ -z "$endpoint" ] || exec_start="$exec_start --endpoint $(u "$endpoint")"
