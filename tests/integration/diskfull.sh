@@ -109,7 +109,7 @@ if [ "$method" = tmpfs ]; then
     echo "diskfull: shipping on the full tmpfs: exit $src: $(head -c 200 "$T/ship.err")"
     case $src in 0|74|75) pass ;; *) fail "tmpfs: ship on a full disk: exit $src: $(cat "$T/ship.err")" ;; esac
     check "tmpfs: ship on a full disk did not move the spool aside" test -e "$DB"
-    check_eq "tmpfs: ship on a full disk left no .corrupt file" "" "$(ls "$MNT/spool" | grep corrupt)"
+    check_eq "tmpfs: ship on a full disk left no .corrupt file" "" "$(find "$MNT/spool" -name '*corrupt*')"
     check_eq "tmpfs: after the ship on a full disk: integrity_check" ok "$(sql "$DB" "PRAGMA integrity_check")"
     ledger_intact "$DB" "$L" "tmpfs: after the ship on a full disk"
     stuck=$(sql "$DB" "SELECT count(*) FROM events WHERE status = 'sending'")
