@@ -1,6 +1,7 @@
 #!/bin/sh
 # demo.sh: the main job end to end, on this machine only (`make demo` runs it after
-# building; ANON_BUILD names the build directory):
+# building; ANON_BUILD names the build directory). Run directly, it first installs the
+# Debian packages that are missing (make and a compiler among them) and builds:
 #
 #   1. queue sample anonymizer_event events into a fresh demo/spool.db (anon-telemetry-spool;
 #      the previous demo's spool and collector log are removed first)
@@ -24,6 +25,11 @@ SHIP_BIN=$BUILD/anon-telemetry-ship
 DEMO=${ANON_DEMO_DIR:-$ROOT/demo}   # the tests point it at a scratch directory
 SPOOL=$DEMO/spool.db
 
+# Run directly (not from make) on a bare machine: install what is missing, then build.
+if [ -z "${ANON_BUILD:-}" ]; then
+    "$ROOT/scripts/install-deps.sh"
+    make -s -C "$ROOT" >/dev/null
+fi
 for b in "$SPOOL_BIN" "$SHIP_BIN"; do
     [ -x "$b" ] || { echo "demo: $b is missing: run 'make demo' (or make first)" >&2; exit 1; }
 done
