@@ -28,6 +28,10 @@
 
 static enum outcome_action expected(enum outcome_net net, int connected, long status)
 {
+    /* outcome.h: once a status line (>= 200) has arrived, the status decides, whatever
+     * became of the rest of the transfer */
+    if (status >= 200)
+        net = OUTCOME_NET_OK;
     switch (net) {
     case OUTCOME_NET_OK:
         break;

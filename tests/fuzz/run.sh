@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # make fuzz: builds each libFuzzer target with clang (ASan + UBSan) into build/fuzz/ and
 # runs it for FUZZ_SECONDS (default 60) seconds, starting from the committed seed corpus
 # tests/fuzz/corpus/<target>/ (new inputs are kept in build/fuzz/corpus/<target>/).
@@ -20,22 +20,24 @@ targets=${*:-event tokens outcome}
 if ! command -v "$CC" >/dev/null 2>&1; then
     echo "fuzz: $CC not found (apt-get install clang)"; exit 1
 fi
-PKGS="sqlite3 libcurl libcjson"
+PKGS="sqlite3 libcurl libcjson"   # word-split on purpose below
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+# shellcheck disable=SC2086
 CFLAGS="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -Ispool -Ishipper \
   -I$OUT/gen $(pkg-config --cflags $PKGS) $SAN"
+# shellcheck disable=SC2086
 LIBS="$(pkg-config --libs $PKGS) -lpthread -lm"
 mkdir -p "$OUT/obj" "$OUT/gen" "$OUT/artifacts"
 
-# The library (and the shipper's outcome.c) instrumented for coverage, built once.
+# The library (and the shipper's outcome.c) instrumented for coverage, rebuilt every run
+# (a few seconds; no stale objects after a header or data change).
 scripts/embed.sh anon_schema_sql schema/spool.sql > "$OUT/gen/schema_sql.c" || exit 1
 objs=""
-for src in $(ls spool/*.c | grep -v '/cmd_') shipper/outcome.c "$OUT/gen/schema_sql.c"; do
+for src in spool/*.c shipper/outcome.c "$OUT/gen/schema_sql.c"; do
+    case $src in spool/cmd_*) continue ;; esac
     o=$OUT/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')
-    if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ spool/internal.h -nt "$o" ]; then
-        # shellcheck disable=SC2086
-        $CC $CFLAGS -fsanitize=fuzzer-no-link -c -o "$o" "$src" || exit 1
-    fi
+    # shellcheck disable=SC2086
+    $CC $CFLAGS -fsanitize=fuzzer-no-link -c -o "$o" "$src" || exit 1
     objs="$objs $o"
 done
 
@@ -77,9 +79,9 @@ for t in $targets; do
         grep -E 'ERROR|SUMMARY|abort|Test unit written|differs|misread|reference' "$log" | head -n 20
     else
         echo "fuzz $t: $execs executions in $(( $(date +%s) - start ))s, no crash" \
-             "(corpus: $(ls "$work" | wc -l) new + $(ls "$seeds" | wc -l) seeds)"
+             "(corpus: $(find "$work" -type f | wc -l) new + $(find "$seeds" -type f | wc -l) seeds)"
     fi
 done
-n=$(echo $targets | wc -w)
+n=$(echo "$targets" | wc -w)
 echo "fuzz: $n targets, $total_execs executions, $crashes crashes"
 [ $crashes -eq 0 ]
