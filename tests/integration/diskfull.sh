@@ -14,6 +14,8 @@
 #                   test asserts something real without root
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/ship_helpers.sh"
+# interrupted or killed (but -9): exit through lib.sh's EXIT trap, which unmounts
+trap 'exit 130' INT TERM HUP
 
 REQ='"task":"batch","taskStatus":"completed","transformationType":"redact","entityDetectorModel":"gliner-pii","entityValidatorModel":"val","entityAugmenterModel":"aug"'
 UUID_RE='^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
