@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs every unit test binary and every integration test script, adds up their
 # closing "N passed, N failed" lines and ends with the total on one line.
-# A suite that crashes or prints no closing line counts as one failure.
+# A suite that crashes, prints no closing line, or checks nothing counts as one failure.
 #   tests/run.sh [--unit-only]      ANON_BUILD=build (default)  ANON_VALGRIND=1
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -26,6 +26,8 @@ run_suite() {
         p=${line%% passed*}
         f=${line#*, }; f=${f%% failed*}
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "== $name: exit $rc"; fi
+        # a suite that checked nothing proves nothing
+        if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "== $name: no checks ran"; fi
         if [ "$f" -ne 0 ]; then grep -v -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 40; fi
         echo "== $name: $line ($(( $(date +%s) - start ))s)"
     fi

@@ -13,7 +13,7 @@
 #                   PRAGMA max_page_count) on an ordinary directory: always runs, so the
 #                   test asserts something real without root
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/ship_helpers.sh"
+. "$(dirname "$0")/../ship_helpers.sh"
 # interrupted or killed (but -9): exit through lib.sh's EXIT trap, which unmounts
 trap 'exit 130' INT TERM HUP
 

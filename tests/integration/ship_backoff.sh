@@ -1,7 +1,7 @@
 # ship_backoff.sh: exponential backoff stored per row, Retry-After in seconds and as an
 # HTTP date (honoured when later than the backoff, capped at 24 h), --now.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/ship_helpers.sh"
+. "$(dirname "$0")/../ship_helpers.sh"
 
 start_collector main
 secs_until() { python3 -c "import datetime,sys; t=datetime.datetime.strptime(sys.argv[1],'%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc); print(int((t-datetime.datetime.now(datetime.timezone.utc)).total_seconds()))" "$1"; }

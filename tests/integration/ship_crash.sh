@@ -2,7 +2,7 @@
 # reclaims once the lease has lapsed, without spending a retry; two shippers at once
 # (one works, one exits 0 at once; no event sent twice); --max-time.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/ship_helpers.sh"
+. "$(dirname "$0")/../ship_helpers.sh"
 
 start_collector main
 has_requests() { [ "$(requests)" -ge 1 ]; }

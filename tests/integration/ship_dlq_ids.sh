@@ -3,7 +3,7 @@
 # pruned, or dead-lettered) are not handed out again, so a later dead letter cannot land on
 # an earlier one's id; and a clash would fail loudly (plain INSERT), not replace.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/ship_helpers.sh"
+. "$(dirname "$0")/../ship_helpers.sh"
 
 start_collector dlq --default '{"status": 400}'
 queue 2 first

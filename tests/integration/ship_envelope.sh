@@ -2,7 +2,7 @@
 # grouping by envelope fields and --batch-size, --dry-run, the endpoint's choice and
 # redaction in output, request headers, keep-alive and --parallel.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/ship_helpers.sh"
+. "$(dirname "$0")/../ship_helpers.sh"
 
 start_collector main
 

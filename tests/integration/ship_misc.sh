@@ -1,7 +1,7 @@
 # ship_misc.sh: opt-out, a damaged spool (moved aside, exit 74), a missing spool,
 # --max-age, --keep-sent, --syslog.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/ship_helpers.sh"
+. "$(dirname "$0")/../ship_helpers.sh"
 
 start_collector main
 

@@ -2,7 +2,7 @@
 # collector: 2xx, 400/422, 413 (split; a single event to dlq), 408/429/5xx, timeout and
 # reset after connecting, the 4th failed attempt, unreachable (refused, DNS), other answers.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/ship_helpers.sh"
+. "$(dirname "$0")/../ship_helpers.sh"
 
 start_collector main
 

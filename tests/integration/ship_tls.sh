@@ -2,7 +2,7 @@
 # with openssl at test time: delivered with --cacert, refused without (exit 78, nothing
 # spent); a TLS handshake failure (a plain-HTTP server) counts as offline.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/ship_helpers.sh"
+. "$(dirname "$0")/../ship_helpers.sh"
 
 if ! command -v openssl >/dev/null 2>&1; then
     fail "openssl is not installed"
