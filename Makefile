@@ -102,7 +102,7 @@ $(BUILD)/faults/pagelimit: tests/faults/pagelimit.c $(BUILD)/libanontelemetry.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libanontelemetry.a $(ALL_LDFLAGS) $(LIBS)
 
 test: all $(TESTS) $(BUILD)/faultfs.so $(BUILD)/faults/pagelimit
-	@ANON_BUILD=$(BUILD) tests/run.sh
+	@ANON_BUILD=$(BUILD) ANON_SANITIZE=$(SANITIZE) tests/run.sh
 
 bench: all
 	@ANON_BUILD=$(BUILD) tests/bench/run.sh

@@ -3,7 +3,7 @@
 # header and static library and run it: the documented usage works as documented.
 . "$(dirname "$0")/../lib.sh"
 
-make -s -C "$ROOT" install BUILD="$BUILD" DESTDIR="$T/root" PREFIX=/usr >"$T/make.log" 2>&1
+make -s -C "$ROOT" install BUILD="$BUILD" SANITIZE="${ANON_SANITIZE:-}" DESTDIR="$T/root" PREFIX=/usr >"$T/make.log" 2>&1
 check_eq "make install succeeds" 0 $?
 for f in usr/bin/anon-telemetry-spool usr/lib/libanontelemetry.a usr/lib/libanontelemetry.so \
          usr/include/anon_telemetry.h usr/share/anon-telemetry/spool.sql \
@@ -13,7 +13,7 @@ done
 check_eq "no internal header installed" "" "$(ls "$T/root/usr/include" | grep -v '^anon_telemetry.h$')"
 
 san=""
-case $BUILD in */san) san="-fsanitize=address,undefined" ;; esac
+[ "${ANON_SANITIZE:-}" = 1 ] && san="-fsanitize=address,undefined"   # set by make SANITIZE=1 test
 # shellcheck disable=SC2086
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror $san -I"$T/root/usr/include" -o "$T/example" \
     "$ROOT/tests/fixtures/example_emit.c" "$T/root/usr/lib/libanontelemetry.a" \
@@ -27,6 +27,6 @@ check_eq "example honours the opt-out" disabled \
     "$(NEMO_TELEMETRY_ENABLED=no ANON_TELEMETRY_SPOOL="$T/spool2/spool.db" "$T/example")"
 check "opted-out example created no spool" test ! -e "$T/spool2"
 
-make -s -C "$ROOT" uninstall BUILD="$BUILD" DESTDIR="$T/root" PREFIX=/usr >/dev/null 2>&1
+make -s -C "$ROOT" uninstall BUILD="$BUILD" SANITIZE="${ANON_SANITIZE:-}" DESTDIR="$T/root" PREFIX=/usr >/dev/null 2>&1
 check_eq "make uninstall removes the files" "" "$(find "$T/root" -type f)"
 finish
