@@ -213,17 +213,40 @@ static int exec(anon_spool *sp, const char *sql, const char *what, char *err, si
     return src == SQLITE_OK ? ANON_OK : db_error(sp->db, src, sp->path, what, err, errlen);
 }
 
-static int int_pragma(anon_spool *sp, const char *sql, int *ret, char *err, size_t errlen)
+/*
+ * Puts the file in WAL mode (persistent: once one process did it, the rest is a
+ * no-op). Converting a new file needs an exclusive lock, and SQLite answers
+ * SQLITE_BUSY for it without calling the busy handler, so several processes
+ * creating one spool at the same moment retry here, within the busy timeout.
+ */
+static int use_wal(anon_spool *sp, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL);
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    int src = SQLITE_OK;
 
-    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        *ret = sqlite3_column_int(st, 0);
-        src = SQLITE_OK;
+    for (int waited_ms = 0; waited_ms <= ANON_BUSY_TIMEOUT_MS; waited_ms += 5) {
+        sqlite3_stmt *st = NULL;
+        const char *mode;
+
+        src = sqlite3_prepare_v2(sp->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+            mode = (const char *)sqlite3_column_text(st, 0);
+            if (mode != NULL && strcmp(mode, "wal") == 0) {
+                sqlite3_finalize(st);
+                return ANON_OK;
+            }
+            sqlite3_finalize(st);
+            return anon_seterr(err, errlen, ANON_EIO,
+                               "spool %s: cannot use WAL (journal mode stays \"%s\"): the "
+                               "file system may not support it",
+                               sp->path, mode != NULL ? mode : "?");
+        }
+        sqlite3_finalize(st);
+        if ((src & 0xff) != SQLITE_BUSY && (src & 0xff) != SQLITE_LOCKED)
+            break;
+        nanosleep(&pause, NULL);
     }
-    sqlite3_finalize(st);
-    return src == SQLITE_OK ? ANON_OK : db_error(sp->db, src, sp->path, sql, err, errlen);
+    return db_error(sp->db, src, sp->path, "cannot use WAL", err, errlen);
 }
 
 static int quick_check(anon_spool *sp, char *err, size_t errlen)
@@ -245,6 +268,46 @@ static int quick_check(anon_spool *sp, char *err, size_t errlen)
     return rc;
 }
 
+static int newer_error(anon_spool *sp, int version, char *err, size_t errlen);
+
+/*
+ * The format version and how many schema objects the file has, read in one
+ * statement so both come from the same snapshot (another process may be
+ * creating the tables at this moment).
+ */
+static int read_format(anon_spool *sp, int *ret_version, int *ret_objects, char *err,
+                       size_t errlen)
+{
+    static const char sql[] = "SELECT (SELECT user_version FROM pragma_user_version),"
+                              " (SELECT count(*) FROM sqlite_master)";
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL);
+
+    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        *ret_version = sqlite3_column_int(st, 0);
+        *ret_objects = sqlite3_column_int(st, 1);
+        src = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return src == SQLITE_OK ? ANON_OK
+                            : db_error(sp->db, src, sp->path, "cannot read the format", err,
+                                       errlen);
+}
+
+/* Refuses what this library must not write to: a newer spool, or another program's
+ * database (tables, but no spool format version). */
+static int check_format(anon_spool *sp, int version, int objects, char *err, size_t errlen)
+{
+    if (version > ANON_SPOOL_FORMAT)
+        return newer_error(sp, version, err, errlen);
+    if (version == 0 && objects > 0)
+        return anon_seterr(err, errlen, ANON_EIO,
+                           "%s is an SQLite database but not an anon-telemetry spool (%d "
+                           "schema objects, no spool format version); it was left untouched",
+                           sp->path, objects);
+    return ANON_OK;
+}
+
 static int newer_error(anon_spool *sp, int version, char *err, size_t errlen)
 {
     return anon_seterr(err, errlen, ANON_ENEWER,
@@ -253,26 +316,21 @@ static int newer_error(anon_spool *sp, int version, char *err, size_t errlen)
                        sp->path, version, ANON_SPOOL_FORMAT);
 }
 
-/* Brings an older spool to ANON_SPOOL_FORMAT; refuses a newer one without writing. */
+/* Brings an older spool to ANON_SPOOL_FORMAT (version 0: a new, empty file). */
 static int migrate(anon_spool *sp, char *err, size_t errlen)
 {
-    int version, rc;
+    int version, objects, rc;
 
-    if ((rc = int_pragma(sp, "PRAGMA user_version", &version, err, errlen)) != ANON_OK)
+    if ((rc = read_format(sp, &version, &objects, err, errlen)) != ANON_OK)
         return rc;
     if (version == ANON_SPOOL_FORMAT)
         return ANON_OK;
-    if (version > ANON_SPOOL_FORMAT)
-        goto newer;
     /* another process may be migrating too: decide again under the write lock */
     if ((rc = exec(sp, "BEGIN IMMEDIATE", "cannot lock for migration", err, errlen)) != ANON_OK)
         return rc;
-    if ((rc = int_pragma(sp, "PRAGMA user_version", &version, err, errlen)) != ANON_OK)
+    if ((rc = read_format(sp, &version, &objects, err, errlen)) != ANON_OK ||
+        (rc = check_format(sp, version, objects, err, errlen)) != ANON_OK)
         goto rollback;
-    if (version > ANON_SPOOL_FORMAT) {
-        sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
-        goto newer;
-    }
     if (version < ANON_SPOOL_FORMAT &&
         (rc = exec(sp, anon_schema_sql, "cannot create the spool tables", err, errlen)) != ANON_OK)
         goto rollback;
@@ -280,8 +338,6 @@ static int migrate(anon_spool *sp, char *err, size_t errlen)
 rollback:
     sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
-newer:
-    return newer_error(sp, version, err, errlen);
 }
 
 int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *err,
@@ -291,7 +347,7 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
     anon_spool *sp = NULL;
     struct stat st;
     int create = !(flags & ANON_OPEN_NO_CREATE);
-    int rc, src, version;
+    int rc, src, version, objects;
 
     *ret_sp = NULL;
     if (path == NULL) {
@@ -326,14 +382,11 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
     }
     sqlite3_extended_result_codes(sp->db, 1);
     sqlite3_busy_timeout(sp->db, ANON_BUSY_TIMEOUT_MS);
-    /* a newer format is refused before anything, even the journal mode, is written */
-    if ((rc = int_pragma(sp, "PRAGMA user_version", &version, err, errlen)) != ANON_OK)
+    /* what is not ours to write is refused before anything, even the journal mode, is */
+    if ((rc = read_format(sp, &version, &objects, err, errlen)) != ANON_OK ||
+        (rc = check_format(sp, version, objects, err, errlen)) != ANON_OK)
         goto fail;
-    if (version > ANON_SPOOL_FORMAT) {
-        rc = newer_error(sp, version, err, errlen);
-        goto fail;
-    }
-    if ((rc = exec(sp, "PRAGMA journal_mode=WAL", "cannot use WAL", err, errlen)) != ANON_OK ||
+    if ((rc = use_wal(sp, err, errlen)) != ANON_OK ||
         (rc = exec(sp, "PRAGMA synchronous=FULL", "cannot set synchronous", err, errlen)) !=
             ANON_OK)
         goto fail;

@@ -122,12 +122,28 @@ printf '{%s}\n' "$REQ" | "$SPOOL_BIN" --spool "$T/newer.db" >/dev/null 2>"$T/err
 check_eq "newer format: exit 74" 74 $?
 check_match "newer format: clear message" "format version 7, newer" "$(cat "$T/err")"
 check_eq "newer format: file untouched" "$sum_before" "$(sha256sum < "$T/newer.db")"
+sqlite3 "$T/foreign.db" "CREATE TABLE events(theirs); INSERT INTO events VALUES (1);"
+sum_before=$(sha256sum < "$T/foreign.db")
+printf '{%s}\n' "$REQ" | "$SPOOL_BIN" --spool "$T/foreign.db" >/dev/null 2>"$T/err"
+check_eq "another program's database: exit 74" 74 $?
+check_match "another program's database: clear message" "not an anon-telemetry spool" "$(cat "$T/err")"
+check_eq "another program's database: untouched" "$sum_before" "$(sha256sum < "$T/foreign.db")"
 chmod 0400 "$DB"
 if [ "$(id -u)" -ne 0 ]; then
     printf '{%s}\n' "$REQ" | "$SPOOL_BIN" --spool "$DB" >/dev/null 2>"$T/err"
     check_eq "read-only spool: exit 74" 74 $?
 fi
 chmod 0600 "$DB"
+
+# ---- 8 processes creating the same new spool at once: all succeed, one format ----
+NDB=$T/new/spool.db
+for w in $(seq 1 8); do
+    ( printf '{%s}\n' "$REQ" | "$SPOOL_BIN" --spool "$NDB" > "$T/new.$w" 2>&1; echo "rc=$?" >> "$T/new.$w" ) &
+done
+wait
+check_eq "8 concurrent creators all succeed" 8 "$(cat "$T"/new.* | grep -c '^rc=0$')"
+check_eq "8 events in the new spool" 8 "$(count "$NDB")"
+check_eq "new spool has the current format" 1 "$(sql "$NDB" "PRAGMA user_version")"
 
 # ---- 16 writer processes at once: nothing lost ----
 CDB=$T/conc/spool.db

@@ -155,21 +155,34 @@ static void test_migrate_and_newer(void)
     anon_spool *sp = NULL;
     sqlite3 *db = NULL;
 
-    /* an older spool (format 0: a database without our tables) is migrated */
+    /* format 0 is a new, empty database (as an operator's `sqlite3 spool.db
+     * 'VACUUM'` would leave it): it is brought to the current format */
     snprintf(path, sizeof path, "%s/old.db", dir);
     T_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-    T_EQ_INT(sqlite3_exec(db, "CREATE TABLE operator_notes(x); INSERT INTO operator_notes "
-                              "VALUES ('kept');", NULL, NULL, NULL), SQLITE_OK);
+    T_EQ_INT(sqlite3_exec(db, "VACUUM", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     chmod(path, 0600);
     T_EQ_INT(anon_spool_open(path, &sp, errbuf, sizeof errbuf), ANON_OK);
     if (sp != NULL) {
         T_EQ_INT(query_int(sp, "PRAGMA user_version"), ANON_SPOOL_FORMAT);
         T_EQ_INT(query_int(sp, "SELECT count(*) FROM events"), 0);
-        T_EQ_INT(query_int(sp, "SELECT count(*) FROM operator_notes"), 1);
     }
     anon_spool_close(sp);
     sp = NULL;
+
+    /* another program's database (tables, no spool format) is refused untouched */
+    snprintf(path, sizeof path, "%s/foreign.db", dir);
+    T_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    T_EQ_INT(sqlite3_exec(db, "CREATE TABLE events(x); INSERT INTO events VALUES ('theirs');",
+                          NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    snprintf(cmd, sizeof cmd, "sha256sum %s > %s/foreign.sum", path, dir);
+    T_EQ_INT(system(cmd), 0);
+    T_EQ_INT(anon_spool_open(path, &sp, errbuf, sizeof errbuf), ANON_EIO);
+    T_CHECK(strstr(errbuf, "not an anon-telemetry spool") != NULL);
+    T_CHECK(sp == NULL);
+    snprintf(cmd, sizeof cmd, "sha256sum -c --quiet %s/foreign.sum", dir);
+    T_EQ_INT(system(cmd), 0);
 
     /* a newer spool is refused and left byte for byte as it was */
     snprintf(path, sizeof path, "%s/newer.db", dir);
