@@ -46,16 +46,14 @@ printf '{%s,"numInputRecords":0}\n' "$REQ" | "$SPOOL_BIN" --spool "$DB" --sessio
     { echo "crash: cannot create the spool"; exit 1; }
 printf '%s 0\n' "$(cat "$W/init.uuid")" > "$W/ledger.0"
 
-# ---- writers: each call appends 1-5 events with unique serials (numInputRecords) ----
+# ---- writers: each call appends 1-20 events with unique serials (numInputRecords) ----
 writer() {
-    local w=$1 k=0 n i out
+    local w=$1 k=0 n out
     while [ ! -e "$W/stop" ]; do
-        n=$((RANDOM % 5 + 1))
-        : > "$W/in.$w"
-        for i in $(seq 1 "$n"); do
-            k=$((k + 1))
-            printf '{%s,"numInputRecords":%d}\n' "$REQ" $((w * 10000000 + k)) >> "$W/in.$w"
-        done
+        n=$((RANDOM % 20 + 1))
+        seq $((w * 10000000 + k + 1)) $((w * 10000000 + k + n)) |
+            sed "s/.*/{$REQ,\"numInputRecords\":&}/" > "$W/in.$w"
+        k=$((k + n))
         # the session varies so batches mix envelope groups
         if out=$("$SPOOL_BIN" --spool "$DB" --session-id "s$((k % 7))" --client-version "w$w" < "$W/in.$w" 2>>"$W/writer.err"); then
             # acknowledged: the i-th uuid printed is the i-th serial queued
@@ -83,6 +81,10 @@ for it in $(seq 1 "$ITER"); do
     [ $((it % 50)) = 25 ] && control script '[{"status": 503, "repeat": 3}, {"status": 429, "retry_after": "1"}]'
     if [ $((RANDOM % 2)) = 0 ]; then pat="anon-telemetry-spool --spool $DB"; else pat="anon-telemetry-ship --spool $DB"; fi
     victims=$(pgrep -f -- "$pat")
+    if [ -z "$victims" ]; then   # none of that kind right now: the other kind, then
+        case $pat in anon-telemetry-spool*) pat="anon-telemetry-ship --spool $DB" ;; *) pat="anon-telemetry-spool --spool $DB" ;; esac
+        victims=$(pgrep -f -- "$pat")
+    fi
     if [ -z "$victims" ]; then misses=$((misses + 1)); continue; fi
     victim=$(printf '%s\n' "$victims" | shuf -n 1 --random-source=<(yes "$RANDOM"))
     if kill -9 "$victim" 2>/dev/null; then
