@@ -6,7 +6,6 @@
  * validated before any is stored, then all are stored in one transaction, and
  * each stored event's uuid is printed on its own line.
  */
-#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +77,6 @@ static int parse_events(const char *in, size_t len, anon_event ***ret_evs, size_
 
     for (;;) {
         const char *end = NULL;
-        cJSON *probe;
         anon_event *ev = NULL;
 
         while (pos < len && is_space(in[pos]))
@@ -86,21 +84,14 @@ static int parse_events(const char *in, size_t len, anon_event ***ret_evs, size_
                 line++;
         if (pos == len)
             break;
-        probe = cJSON_ParseWithLengthOpts(in + pos, len - pos, &end, 0);
-        if (probe == NULL) {
-            const char *at = cJSON_GetErrorPtr();
-            size_t bad = at != NULL && at >= in + pos && at <= in + len ? (size_t)(at - in) : pos;
-            size_t bad_line = line;
-            for (size_t i = pos; i < bad; i++)
-                bad_line += in[i] == '\n';
-            fprintf(stderr, "%s: line %zu: invalid JSON\n", prog, bad_line);
-            rc = EX_DATAERR;
-            goto done;
-        }
-        cJSON_Delete(probe);
-        if (anon_event_from_json(in + pos, (size_t)(end - (in + pos)), &ev, err, sizeof err) !=
-            ANON_OK) {
-            fprintf(stderr, "%s: line %zu: %s\n", prog, line, err);
+        if (anon_event_parse_value(in + pos, len - pos, &end, &ev, err, sizeof err) != ANON_OK) {
+            /* invalid JSON is reported on the line where it goes wrong (end points there),
+             * a bad field on the line where its object starts */
+            int bad_json = strncmp(err, "invalid JSON", 12) == 0;
+            size_t err_line = line;
+            for (const char *c = in + pos; bad_json && c < end; c++)
+                err_line += *c == '\n';
+            fprintf(stderr, "%s: line %zu: %s\n", prog, err_line, bad_json ? "invalid JSON" : err);
             rc = EX_DATAERR;
             goto done;
         }

@@ -399,8 +399,8 @@ static int has_escaped_nul(const char *s, size_t len)
     return 0;
 }
 
-int anon_event_from_json(const char *json, size_t len, anon_event **ret_ev, char *err,
-                         size_t errlen)
+int anon_event_parse_value(const char *json, size_t len, const char **ret_end,
+                           anon_event **ret_ev, char *err, size_t errlen)
 {
     cJSON *root = NULL;
     anon_event *ev = NULL;
@@ -410,23 +410,22 @@ int anon_event_from_json(const char *json, size_t len, anon_event **ret_ev, char
     int rc;
 
     *ret_ev = NULL;
+    *ret_end = json;
     if (json == NULL)
         return anon_seterr(err, errlen, ANON_EINVAL, "no JSON given");
-    if (has_escaped_nul(json, len))
-        return anon_seterr(err, errlen, ANON_EINVAL, "control character U+0000 in a string");
     root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (root == NULL) {
-        size_t off = end != NULL && end >= json ? (size_t)(end - json) : 0;
         const char *at = cJSON_GetErrorPtr();
         if (at != NULL && at >= json && at <= json + len)
-            off = (size_t)(at - json);
-        return anon_seterr(err, errlen, ANON_EINVAL, "invalid JSON near byte %zu", off + 1);
+            *ret_end = at;
+        return anon_seterr(err, errlen, ANON_EINVAL, "invalid JSON near byte %zu",
+                           (size_t)(*ret_end - json) + 1);
     }
-    for (; (size_t)(end - json) < len; end++)
-        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
-            rc = anon_seterr(err, errlen, ANON_EINVAL, "unexpected text after the JSON object");
-            goto done;
-        }
+    *ret_end = end;
+    if (has_escaped_nul(json, (size_t)(end - json))) {
+        rc = anon_seterr(err, errlen, ANON_EINVAL, "control character U+0000 in a string");
+        goto done;
+    }
     if (!cJSON_IsObject(root)) {
         rc = anon_seterr(err, errlen, ANON_EINVAL, "expected a JSON object, got %s",
                          json_kind(root));
@@ -461,6 +460,23 @@ done:
     anon_event_free(ev);
     cJSON_Delete(root);
     return rc;
+}
+
+int anon_event_from_json(const char *json, size_t len, anon_event **ret_ev, char *err,
+                         size_t errlen)
+{
+    const char *end;
+    int rc = anon_event_parse_value(json, len, &end, ret_ev, err, errlen);
+
+    if (rc != ANON_OK)
+        return rc;
+    for (; (size_t)(end - json) < len; end++)
+        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+            anon_event_free(*ret_ev);
+            *ret_ev = NULL;
+            return anon_seterr(err, errlen, ANON_EINVAL, "unexpected text after the JSON object");
+        }
+    return ANON_OK;
 }
 
 int anon_event_parameters_json(const anon_event *ev, char **ret_json, char *err,

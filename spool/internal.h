@@ -35,6 +35,12 @@ int anon_seterr(char *err, size_t errlen, int status, const char *fmt, ...) ANON
  * bytes; else ANON_EINVAL with a message that starts with what (event.c). */
 int anon_check_string(const char *what, const char *s, char *err, size_t errlen);
 
+/* Parses the JSON value at the start of json[0, len) as an event, as anon_event_from_json
+ * does, but allows more text after it: *ret_end is set just past the value, or (on
+ * invalid JSON) where it went wrong. Lets a caller walk a stream of values in one pass. */
+int anon_event_parse_value(const char *json, size_t len, const char **ret_end,
+                           anon_event **ret_ev, char *err, size_t errlen);
+
 /* Decodes the UTF-8 sequence at s (NUL-terminated): its length, with the code point in
  * *ret_cp; 0 at the NUL or where s is not valid UTF-8 (overlong, surrogate, truncated). */
 size_t anon_utf8_decode(const unsigned char *s, uint32_t *ret_cp);
