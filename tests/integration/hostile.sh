@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 REQ='"task":"batch","taskStatus":"completed","transformationType":"redact","entityDetectorModel":"d","entityValidatorModel":"v","entityAugmenterModel":"a"'
-TIMEOUT=3
+TIMEOUT=3   # the hostile servers misbehave for 120 s; within TIMEOUT + 6 s means the timeout worked
 pids=""
 on_exit 'for p in $pids; do kill $p 2>/dev/null; done'
 
@@ -45,7 +45,7 @@ start_hostile huge huge
 ship_against huge "http://127.0.0.1:$PORT/v1"
 check_eq "huge body: delivered by its 200 (exit 0)" 0 "$rc"
 check_eq "huge body: all sent" "sent:0:0 sent:0:0 sent:0:0 " "$(state)"
-check "huge body: within the request timeout (${secs}s)" test "$secs" -le $((TIMEOUT + 2))
+check "huge body: within the request timeout (${secs}s)" test "$secs" -le $((TIMEOUT + 6))
 check "huge body: memory capped (${kb} KB max RSS)" test "$kb" -lt 65536
 
 # ---- a body that trickles: the status line said 200; no waiting for the rest ----
@@ -53,14 +53,14 @@ start_hostile tb trickle-body
 ship_against tb "http://127.0.0.1:$PORT/v1"
 check_eq "trickling body: delivered by its 200 (exit 0)" 0 "$rc"
 check_eq "trickling body: all sent" "sent:0:0 sent:0:0 sent:0:0 " "$(state)"
-check "trickling body: within the request timeout (${secs}s)" test "$secs" -le $((TIMEOUT + 2))
+check "trickling body: within the request timeout (${secs}s)" test "$secs" -le $((TIMEOUT + 6))
 
 # ---- a status line that trickles: a timeout after connecting spends a retry ----
 start_hostile th trickle-head
 ship_against th "http://127.0.0.1:$PORT/v1"
 check_eq "trickling head: exit 75" 75 "$rc"
 check_eq "trickling head: one retry spent, backoff set" "pending:1:1 pending:1:1 pending:1:1 " "$(state)"
-check "trickling head: stopped by the timeout (${secs}s)" test "$secs" -le $((TIMEOUT + 2))
+check "trickling head: stopped by the timeout (${secs}s)" test "$secs" -le $((TIMEOUT + 6))
 check_match "trickling head: says so" "timeout|timed out" "$err"
 
 # ---- silence after the request: the same ----
@@ -68,7 +68,7 @@ start_hostile si silent
 ship_against si "http://127.0.0.1:$PORT/v1"
 check_eq "silent collector: exit 75" 75 "$rc"
 check_eq "silent collector: one retry spent" "pending:1:1 pending:1:1 pending:1:1 " "$(state)"
-check "silent collector: stopped by the timeout (${secs}s)" test "$secs" -le $((TIMEOUT + 2))
+check "silent collector: stopped by the timeout (${secs}s)" test "$secs" -le $((TIMEOUT + 6))
 
 # ---- redirects are never followed: the endpoint refuses us (78), nothing spent ----
 for mode in redirect redirect307; do
@@ -86,7 +86,7 @@ start_hostile ga garbage
 ship_against ga "http://127.0.0.1:$PORT/v1"
 check_eq "garbage: exit 78" 78 "$rc"
 check_eq "garbage: nothing spent" "pending:0:0 pending:0:0 pending:0:0 " "$(state)"
-check "garbage: quick (${secs}s)" test "$secs" -le $((TIMEOUT + 2))
+check "garbage: quick (${secs}s)" test "$secs" -le $((TIMEOUT + 6))
 
 # ---- TLS with a certificate for the wrong name: refused, nothing sent or spent ----
 ( cd "$T" &&

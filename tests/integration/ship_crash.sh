@@ -36,15 +36,14 @@ check_eq "reclaimed: lease cleared" 0 "$(q "SELECT count(*) FROM events WHERE le
 q "DELETE FROM events"
 : > "$LOG"
 for i in $(seq 1 6); do queue 5 "two$i"; done
-script '[{"status": 200, "delay": 2}]'
+script '[{"status": 200, "delay": 4}]'
 "$SHIP_BIN" --spool "$S" --endpoint "$URL" --parallel 1 >"$T/a.out" 2>"$T/a.err" &
 pa=$!
 check "first shipper is posting" wait_until 20 has_requests
-start=$(date +%s)
 ship
+check "second shipper: returned at once, while the first still waits for its answer" kill -0 "$pa"
 check_eq "second shipper: exit 0" 0 "$rc"
 check_match "second shipper: says another is running" "another anon-telemetry-ship is running on $S" "$err"
-check "second shipper: at once" test $(( $(date +%s) - start )) -le 1
 wait "$pa"
 check_eq "first shipper: exit 0" 0 "$?"
 check_eq "all sent" 30 "$(q "SELECT count(*) FROM events WHERE status='sent'")"
