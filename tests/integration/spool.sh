@@ -175,7 +175,7 @@ for round in 1 2 3 4 5 6; do
     small=$!
     "$SPOOL_BIN" --spool "$KDB" --session-id "big$round" < "$T/big.jsonl" > "$T/big.out.$round" &
     big=$!
-    sleep "0.$((RANDOM % 5 + 1))"
+    sleep "$(printf "0.%02d" $((RANDOM % 15 + 1)))"   # 10-150 ms: inside a ~0.3 s append
     { kill -9 "$big" && killed=$((killed + 1))
       kill -9 "$small"
       pkill -9 -f "session-id k$round"
