@@ -77,8 +77,9 @@ for s in $(seq 1 "$SHIPPERS"); do shipper "$s" 2>/dev/null & done
 kills_w=0; kills_s=0; misses=0
 for it in $(seq 1 "$ITER"); do
     sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
-    # now and then the collector fails for a while, so retries and the dlq are exercised
-    [ $((it % 50)) = 25 ] && control script '[{"status": 503, "repeat": 3}, {"status": 429, "retry_after": "1"}]'
+    # now and then the collector fails for a while (and rejects a batch), so retries and
+    # the dlq are exercised
+    [ $((it % 50)) = 25 ] && control script '[{"status": 503, "repeat": 3}, {"status": 429, "retry_after": "1"}, {"status": 400}]'
     if [ $((RANDOM % 2)) = 0 ]; then pat="anon-telemetry-spool --spool $DB"; else pat="anon-telemetry-ship --spool $DB"; fi
     victims=$(pgrep -f -- "$pat")
     if [ -z "$victims" ]; then   # none of that kind right now: the other kind, then
