@@ -74,23 +74,43 @@ for w in $(seq 1 "$WRITERS"); do writer "$w" 2>/dev/null & done
 for s in $(seq 1 "$SHIPPERS"); do shipper "$s" 2>/dev/null & done
 
 # ---- the driver ----
-kills_w=0; kills_s=0; misses=0
+# A writer call lasts milliseconds, so a writer found by pgrep is rare. On a writer turn
+# the driver therefore starts an append of its own (1000 events) and kills it at a random
+# moment within the time such an append takes here (measured first): before, during or
+# just after its transaction. An append that finished first is acknowledged like any
+# other. On a shipper turn it kills a running shipper.
+seq 900000001 900001000 | sed "s/.*/{$REQ,\"numInputRecords\":&}/" > "$W/driver.in"
+kills_w=0; kills_s=0; misses=0; d=0
+driver_writer() {   # driver_writer MAX_MS (0: no kill)
+    d=$((d + 1))
+    # unique serials for this call: the template's 90000xxxx become 9<call><xxxx>
+    sed "s/\"numInputRecords\":90000\([0-9]*\)}/\"numInputRecords\":9$(printf '%05d' "$d")\1}/" "$W/driver.in" > "$W/driver.$d"
+    "$SPOOL_BIN" --spool "$DB" --session-id "drv$((d % 5))" < "$W/driver.$d" > "$W/driver.out" 2>>"$W/writer.err" &
+    local pid=$!
+    if [ "$1" -gt 0 ]; then
+        sleep "$(printf '0.%03d' $((RANDOM % $1 + 1)))"
+        if kill -9 "$pid" 2>/dev/null; then kills_w=$((kills_w + 1)); fi
+    fi
+    if wait "$pid" 2>/dev/null; then
+        paste -d' ' "$W/driver.out" <(sed 's/.*"numInputRecords":\([0-9]*\)}/\1/' "$W/driver.$d") >> "$W/ledger.driver"
+    fi
+    rm -f "$W/driver.$d"
+}
+t0=$(date +%s%N); driver_writer 0; append_ms=$(( ($(date +%s%N) - t0) / 1000000 + 1 ))
+[ "$append_ms" -le 999 ] || append_ms=999
 for it in $(seq 1 "$ITER"); do
     sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
     # now and then the collector fails for a while (and rejects a batch), so retries and
     # the dlq are exercised
     [ $((it % 50)) = 25 ] && control script '[{"status": 503, "repeat": 3}, {"status": 429, "retry_after": "1"}, {"status": 400}]'
-    if [ $((RANDOM % 2)) = 0 ]; then pat="anon-telemetry-spool --spool $DB"; else pat="anon-telemetry-ship --spool $DB"; fi
-    victims=$(pgrep -f -- "$pat")
-    if [ -z "$victims" ]; then   # none of that kind right now: the other kind, then
-        case $pat in anon-telemetry-spool*) pat="anon-telemetry-ship --spool $DB" ;; *) pat="anon-telemetry-spool --spool $DB" ;; esac
-        victims=$(pgrep -f -- "$pat")
+    if [ $((RANDOM % 2)) = 0 ]; then
+        driver_writer "$append_ms" 2>/dev/null
+        continue
     fi
+    victims=$(pgrep -f -- "anon-telemetry-ship --spool $DB")
     if [ -z "$victims" ]; then misses=$((misses + 1)); continue; fi
     victim=$(printf '%s\n' "$victims" | shuf -n 1 --random-source=<(yes "$RANDOM"))
-    if kill -9 "$victim" 2>/dev/null; then
-        case $pat in anon-telemetry-spool*) kills_w=$((kills_w + 1)) ;; *) kills_s=$((kills_s + 1)) ;; esac
-    fi
+    if kill -9 "$victim" 2>/dev/null; then kills_s=$((kills_s + 1)); fi
 done
 touch "$W/stop"
 wait_loops_s=$(date +%s)
@@ -158,6 +178,7 @@ EOF
 get() { awk -v k="$1" '$1 == k { print $2 }' "$W/oracle"; }
 lost=$(get lost); snr=$(get sent_not_received)
 echo "crash suite: $ITER iterations, $kills_w writers and $kills_s shippers killed (SIGKILL), $misses with no process to kill"
+echo "  (a driver append of 1000 events takes ~${append_ms} ms here; writers are killed within that)"
 echo "  acknowledged appends (events): $(get acknowledged)"
 echo "  received by the collector:      $(get received)"
 echo "  still pending:                  $(get pending)"
