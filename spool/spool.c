@@ -316,13 +316,13 @@ static int newer_error(anon_spool *sp, int version, char *err, size_t errlen)
                        sp->path, version, ANON_SPOOL_FORMAT);
 }
 
-/* Brings an older spool to ANON_SPOOL_FORMAT (version 0: a new, empty file). */
-static int migrate(anon_spool *sp, char *err, size_t errlen)
+/* Brings an older spool (version, as read at open) to ANON_SPOOL_FORMAT (version 0: a
+ * new, empty file). */
+static int migrate(anon_spool *sp, int version, char *err, size_t errlen)
 {
-    int version, objects, rc;
+    int objects, rc;
 
-    if ((rc = read_format(sp, &version, &objects, err, errlen)) != ANON_OK)
-        return rc;
+    /* version was read when the file was opened; the current format is the common case */
     if (version == ANON_SPOOL_FORMAT)
         return ANON_OK;
     /* another process may be migrating too: decide again under the write lock */
@@ -392,7 +392,7 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
         goto fail;
     if ((flags & ANON_OPEN_QUICK_CHECK) && (rc = quick_check(sp, err, errlen)) != ANON_OK)
         goto fail;
-    if ((rc = migrate(sp, err, errlen)) != ANON_OK)
+    if ((rc = migrate(sp, version, err, errlen)) != ANON_OK)
         goto fail;
     *ret_sp = sp;
     return ANON_OK;
