@@ -149,9 +149,32 @@ static void test_refusals(void)
     T_EQ_INT(anon_spool_open("", &sp, errbuf, sizeof errbuf), ANON_EINVAL);
 }
 
-static void test_migrate_and_newer(void)
+/* Creates dir/name with setup_sql, then checks that opening it gives want_status with
+ * want_msg in the message and leaves the file byte for byte as it was. */
+static void refused_untouched(const char *name, const char *setup_sql, int want_status,
+                              const char *want_msg)
 {
     char path[1024], cmd[2200];
+    anon_spool *sp = NULL;
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    T_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    T_EQ_INT(sqlite3_exec(db, setup_sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    snprintf(cmd, sizeof cmd, "sha256sum %s > %s.sum", path, path);
+    T_EQ_INT(system(cmd), 0);
+    T_EQ_INT(anon_spool_open(path, &sp, errbuf, sizeof errbuf), want_status);
+    T_CHECK(strstr(errbuf, want_msg) != NULL);
+    T_CHECK(sp == NULL);
+    anon_spool_close(sp);
+    snprintf(cmd, sizeof cmd, "sha256sum -c --quiet %s.sum", path);
+    T_EQ_INT(system(cmd), 0);
+}
+
+static void test_migrate_and_newer(void)
+{
+    char path[1024];
     anon_spool *sp = NULL;
     sqlite3 *db = NULL;
 
@@ -170,33 +193,15 @@ static void test_migrate_and_newer(void)
     anon_spool_close(sp);
     sp = NULL;
 
-    /* another program's database (tables, no spool format) is refused untouched */
-    snprintf(path, sizeof path, "%s/foreign.db", dir);
-    T_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-    T_EQ_INT(sqlite3_exec(db, "CREATE TABLE events(x); INSERT INTO events VALUES ('theirs');",
-                          NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    snprintf(cmd, sizeof cmd, "sha256sum %s > %s/foreign.sum", path, dir);
-    T_EQ_INT(system(cmd), 0);
-    T_EQ_INT(anon_spool_open(path, &sp, errbuf, sizeof errbuf), ANON_EIO);
-    T_CHECK(strstr(errbuf, "not an anon-telemetry spool") != NULL);
-    T_CHECK(sp == NULL);
-    snprintf(cmd, sizeof cmd, "sha256sum -c --quiet %s/foreign.sum", dir);
-    T_EQ_INT(system(cmd), 0);
-
-    /* a newer spool is refused and left byte for byte as it was */
-    snprintf(path, sizeof path, "%s/newer.db", dir);
-    T_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-    T_EQ_INT(sqlite3_exec(db, "PRAGMA journal_mode=DELETE; CREATE TABLE events(future);"
-                              " PRAGMA user_version=99;", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    snprintf(cmd, sizeof cmd, "sha256sum %s > %s/newer.sum", path, dir);
-    T_EQ_INT(system(cmd), 0);
-    T_EQ_INT(anon_spool_open(path, &sp, errbuf, sizeof errbuf), ANON_ENEWER);
-    T_CHECK(strstr(errbuf, "format version 99") != NULL);
-    T_CHECK(sp == NULL);
-    snprintf(cmd, sizeof cmd, "sha256sum -c --quiet %s/newer.sum", dir);
-    T_EQ_INT(system(cmd), 0);
+    /* what is not ours to write is refused and left byte for byte as it was: another
+     * program's database (tables, no spool format), and a newer spool */
+    refused_untouched("foreign.db",
+                      "CREATE TABLE events(x); INSERT INTO events VALUES ('theirs');",
+                      ANON_EIO, "not an anon-telemetry spool");
+    refused_untouched("newer.db",
+                      "PRAGMA journal_mode=DELETE; CREATE TABLE events(future);"
+                      " PRAGMA user_version=99;",
+                      ANON_ENEWER, "format version 99");
 }
 
 static void test_append(void)
