@@ -98,6 +98,10 @@ int anon_event_set_number(anon_event *ev, const char *key, double value, char *e
 int anon_event_set_bool(anon_event *ev, const char *key, int value, char *err, size_t errlen);
 int anon_event_set_strings(anon_event *ev, const char *key, const char *const *values,
                            size_t n, char *err, size_t errlen);
+/* Sets the event's time (its ts on the wire), in ms since the epoch, UTC; without it the
+ * time of the append is used. For callers that queue events as they happen and store
+ * them later (Python's TelemetryHandler.enqueue, then flush). */
+int anon_event_set_time(anon_event *ev, int64_t ms, char *err, size_t errlen);
 /* ANON_OK when every required field is set, else ANON_EINVAL naming the first missing one. */
 int anon_event_validate(const anon_event *ev, char *err, size_t errlen);
 /* The parameters object as sent: all 38 keys in order, defaults filled (deploymentType from

@@ -95,6 +95,7 @@ struct value {
 
 struct anon_event {
     struct value v[NFIELDS];
+    int64_t time_ms;   /* the event's ts; 0: stamped when it is appended */
 };
 
 static const char *type_name(enum ftype t)
@@ -163,6 +164,20 @@ void anon_event_free(anon_event *ev)
     for (size_t i = 0; i < NFIELDS; i++)
         clear_value(&ev->v[i]);
     free(ev);
+}
+
+int anon_event_set_time(anon_event *ev, int64_t ms, char *err, size_t errlen)
+{
+    if (ev == NULL || ms <= 0)
+        return anon_seterr(err, errlen, ANON_EINVAL, "ts: expected a time after 1970, got %lld ms",
+                           (long long)ms);
+    ev->time_ms = ms;
+    return ANON_OK;
+}
+
+int64_t anon_event_time(const anon_event *ev)
+{
+    return ev->time_ms;
 }
 
 /* Looks the key up and checks the caller's type against the table. */

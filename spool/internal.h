@@ -41,6 +41,9 @@ int anon_check_string(const char *what, const char *s, char *err, size_t errlen)
 int anon_event_parse_value(const char *json, size_t len, const char **ret_end,
                            anon_event **ret_ev, char *err, size_t errlen);
 
+/* The time set by anon_event_set_time, 0 when none was. */
+int64_t anon_event_time(const anon_event *ev);
+
 /* Decodes the UTF-8 sequence at s (NUL-terminated): its length, with the code point in
  * *ret_cp; 0 at the NUL or where s is not valid UTF-8 (overlong, surrogate, truncated). */
 size_t anon_utf8_decode(const unsigned char *s, uint32_t *ret_cp);

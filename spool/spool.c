@@ -489,7 +489,7 @@ int anon_spool_append(anon_spool *sp, const anon_event *const *evs, size_t n,
             rc = anon_seterr(err, errlen, ANON_EIO, "cannot read random bytes for a uuid");
             goto done;
         }
-        anon_format_ts(anon_now_ms(), ts);
+        anon_format_ts(anon_event_time(evs[i]) > 0 ? anon_event_time(evs[i]) : anon_now_ms(), ts);
         sqlite3_bind_text(sp->insert, 1, uuid, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(sp->insert, 2, session, -1, SQLITE_STATIC);
         sqlite3_bind_text(sp->insert, 3, cver, -1, SQLITE_STATIC);
