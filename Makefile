@@ -1,13 +1,17 @@
-# anon-telemetry: plain make. Overridable: CC, CFLAGS, LDFLAGS, PREFIX, DESTDIR, BUILD.
-#   make              library + commands in build/
+# anon-telemetry: plain make. Overridable: CC, AR, CPPFLAGS, CFLAGS, LDFLAGS, PREFIX, LIBDIR,
+# INCLUDEDIR, DESTDIR, BUILD.
+#   make              library (libanontelemetry.a, .so.1) + commands in build/
 #   make test         unit and integration tests; ends with "N passed, N failed"
+#   make test SUITE=ops    one suite (ops.sh; test_ops; ops: both, where both exist)
 #   make SANITIZE=1 test   the same under ASan+UBSan (objects in build/san)
 #   make bench        benchmarks (ratios against baselines run side by side)
 #   make demo         the main job end to end: queue, ship to a local collector, inspect
-#   make install      PREFIX=/usr/local DESTDIR=
+#   make install      PREFIX=/usr/local DESTDIR= (make uninstall undoes it)
 
 CC      ?= cc
 PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 DESTDIR ?=
 CFLAGS  ?= -O2 -g
 LDFLAGS ?=
@@ -20,17 +24,37 @@ BUILD   ?= build
 SANFLAGS =
 endif
 
-PKGS     = sqlite3 libcurl libcjson
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The dependencies' flags are asked for when a recipe first needs them, not when make reads
+# this file: on a fresh machine pkg-config and the packages only arrive with the
+# $(BUILD)/.deps-ok step, which every compile waits for. The eval keeps the first answer,
+# so pkg-config runs once per make, not once per object.
+PKGS       = sqlite3 libcurl libcjson
+LIB_PKGS   = sqlite3 libcjson    # what libanontelemetry itself needs (curl is the shipper's)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(or $(PKG_LIBS),$(error \
+             pkg-config knows none of $(PKGS): run scripts/install-deps.sh))
 
+# Library objects see only spool/ and the generated sources; the shipper's objects (and the
+# tests) add -Ishipper. The library is compiled with hidden visibility: anon_telemetry.h
+# marks what it declares as the exported ABI, internal.h's functions stay inside.
 ALL_CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
-              -fPIC -Ispool -Ishipper -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS)
+              -fPIC -Ispool -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) $(CPPFLAGS) $(CFLAGS)
+LIB_CFLAGS  = $(ALL_CFLAGS) -fvisibility=hidden
+SHIP_CFLAGS = $(ALL_CFLAGS) -Ishipper
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
+# The shared library's ABI: bump SO_MAJOR when a public function changes incompatibly.
+SO_MAJOR   = 1
+SO_VERSION = $(SO_MAJOR).0.0
+SONAME     = libanontelemetry.so.$(SO_MAJOR)
+SO_REAL    = libanontelemetry.so.$(SO_VERSION)
+# The version anon-telemetry.pc announces.
+VERSION    = $(SO_VERSION)
+
 LIB_SRCS  = $(filter-out spool/cmd_%.c,$(wildcard spool/*.c))
-LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o
+LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o \
+            $(BUILD)/obj/gen/migrations.o
 SHIP_SRCS = $(filter-out shipper/main.c,$(wildcard shipper/*.c))
 SHIP_OBJS = $(SHIP_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS = $(wildcard tests/unit/test_*.c)
@@ -59,24 +83,40 @@ $(BUILD)/gen/schema_sql.c: schema/spool.sql scripts/embed.sh | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	scripts/embed.sh anon_schema_sql $< > $@
 
-$(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+$(BUILD)/gen/migrations.c: $(wildcard schema/migrations/*.sql) scripts/embed.sh | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	scripts/embed.sh --steps anon_migrations $(sort $(wildcard schema/migrations/*.sql)) > $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(LIB_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/shipper/%.o: shipper/%.c | $(BUILD)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIP_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libanontelemetry.a: $(LIB_OBJS)
 	rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
-$(BUILD)/libanontelemetry.so: $(LIB_OBJS)
-	$(CC) -shared -o $@ $^ $(ALL_LDFLAGS) $(LIBS)
+# The real file, then the two links a program finds it by: the SONAME at run time, the
+# plain .so when linking with -lanontelemetry.
+$(BUILD)/$(SO_REAL): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(ALL_LDFLAGS) $(LIBS)
+
+$(BUILD)/$(SONAME): $(BUILD)/$(SO_REAL)
+	ln -sfn $(SO_REAL) $@
+
+$(BUILD)/libanontelemetry.so: $(BUILD)/$(SONAME)
+	ln -sfn $(SONAME) $@
 
 $(BUILD)/libship.a: $(SHIP_OBJS)
 	rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(BUILD)/anon-telemetry-spool: $(BUILD)/obj/spool/cmd_spool.o $(BUILD)/libanontelemetry.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIBS)
@@ -89,7 +129,7 @@ $(BUILD)/anon-telemetry-ship: $(BUILD)/obj/shipper/main.o $(BUILD)/libship.a $(B
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libship.a $(BUILD)/libanontelemetry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libship.a $(BUILD)/libanontelemetry.a $(ALL_LDFLAGS) $(LIBS)
+	$(CC) $(SHIP_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libship.a $(BUILD)/libanontelemetry.a $(ALL_LDFLAGS) $(LIBS)
 
 # LD_PRELOAD shim for the I/O fault tests (tests/faults/faultfs.c); never sanitized itself.
 $(BUILD)/faultfs.so: tests/faults/faultfs.c
@@ -102,7 +142,7 @@ $(BUILD)/faults/pagelimit: tests/faults/pagelimit.c $(BUILD)/libanontelemetry.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libanontelemetry.a $(ALL_LDFLAGS) $(LIBS)
 
 test: all $(TESTS) $(BUILD)/faultfs.so $(BUILD)/faults/pagelimit
-	@ANON_BUILD=$(BUILD) ANON_SANITIZE=$(SANITIZE) tests/run.sh
+	@ANON_BUILD=$(BUILD) ANON_SANITIZE=$(SANITIZE) tests/run.sh $(if $(SUITE),--suite '$(SUITE)')
 
 bench: all
 	@ANON_BUILD=$(BUILD) tests/bench/run.sh
@@ -117,25 +157,44 @@ fuzz:
 	@tests/fuzz/run.sh
 
 valgrind: all $(TESTS)
-	@ANON_BUILD=$(BUILD) ANON_VALGRIND=1 tests/run.sh --unit-only
+	@ANON_BUILD=$(BUILD) ANON_VALGRIND=1 tests/run.sh --unit-only $(if $(SUITE),--suite '$(SUITE)')
+
+# ldconfig refreshes the loader's cache for the live system only: a DESTDIR is a staging
+# tree, and only root may write the cache (anyone else: skipped without a word).
+LDCONFIG_LIVE = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ]; then \
+                    echo ldconfig; PATH="$$PATH:/usr/sbin:/sbin" ldconfig; fi
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
 	           $(DESTDIR)$(PREFIX)/share/anon-telemetry
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 $(BUILD)/libanontelemetry.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(BUILD)/libanontelemetry.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 spool/anon_telemetry.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 $(BUILD)/libanontelemetry.a $(DESTDIR)$(LIBDIR)/
+	install -m 0644 $(BUILD)/$(SO_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sfn $(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libanontelemetry.so
+	install -m 0644 spool/anon_telemetry.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@LIBS_PRIVATE@|$(strip $(shell pkg-config --libs $(LIB_PKGS))) -lpthread -lm|g' \
+	    spool/anon-telemetry.pc.in \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/anon-telemetry.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/anon-telemetry.pc
 	install -m 0644 schema/spool.sql schema/anonymizer_event.schema.json \
 	        $(DESTDIR)$(PREFIX)/share/anon-telemetry/
+	@$(LDCONFIG_LIVE)
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(BINS))) \
-	      $(DESTDIR)$(PREFIX)/lib/libanontelemetry.a $(DESTDIR)$(PREFIX)/lib/libanontelemetry.so \
-	      $(DESTDIR)$(PREFIX)/include/anon_telemetry.h
+	      $(DESTDIR)$(LIBDIR)/libanontelemetry.a $(DESTDIR)$(LIBDIR)/libanontelemetry.so \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SO_REAL) \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/anon-telemetry.pc \
+	      $(DESTDIR)$(INCLUDEDIR)/anon_telemetry.h
 	rm -rf $(DESTDIR)$(PREFIX)/share/anon-telemetry
+	@$(LDCONFIG_LIVE)
 
+# BUILD, whatever it is (build/san, build/abi, ...); the default build/ takes them all along.
 clean:
-	rm -rf build
+	@case '$(BUILD)' in ''|/|.|./|..|../) echo "make clean: refusing to remove BUILD='$(BUILD)'" >&2; exit 1 ;; esac
+	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,8 +1,10 @@
--- spool.sql: the one definition of the anon-telemetry spool (format version 1).
+-- spool.sql: the one definition of the anon-telemetry spool (format version 2).
 --
--- The library builds this file in at compile time and applies it, in one
--- transaction, to a spool whose PRAGMA user_version is older than 1; every
--- statement is idempotent. Operators can read it to learn the layout.
+-- The library builds this file in at compile time and applies it, in one transaction,
+-- to a new, empty file. An older spool is brought here step by step by the numbered
+-- files of schema/migrations/ (NNNN-what.sql takes format NNNN-1 to NNNN), all in
+-- one transaction; a change of format is a new step there and the same change here.
+-- Operators can read this file to learn the layout.
 --
 -- Timestamps are UTC text with milliseconds, '2026-05-11T12:00:00.000Z': they
 -- sort and compare as text, and they read well in the sqlite3 shell.
@@ -103,4 +105,5 @@ CREATE VIEW IF NOT EXISTS pending_due AS
             OR next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
      ORDER BY id;
 
-PRAGMA user_version = 1;
+PRAGMA application_id = 1096050028;  -- 'ATel': this file is an anon-telemetry spool
+PRAGMA user_version = 2;

@@ -24,20 +24,16 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli.h"
+#include "commands.h"
 #include "internal.h"
 #include "ops.h"
+#include "queue.h"
 
 #define OPS_PROG "anon-telemetry-ship"
 
-static const char ops_usage_text[] =
-    "usage: " OPS_PROG " status [--json] [--spool PATH]\n"
-    "       " OPS_PROG " list [--status pending|sending|sent] [--json] [--spool PATH]\n"
-    "       " OPS_PROG " dlq list [--json] [--spool PATH]\n"
-    "       " OPS_PROG " dlq requeue (ID...|--all) [--spool PATH]\n"
-    "       " OPS_PROG " dlq purge (ID...|--all) [--spool PATH]\n"
-    "The spool defaults to $ANON_TELEMETRY_SPOOL, else /var/spool/anon-telemetry/spool.db\n"
-    "for root, else ${XDG_STATE_HOME:-$HOME/.local/state}/anon-telemetry/spool.db.\n";
-
+/* What a handler gets: the command line (commands.c's tables, parsed by cli.c) read
+ * into fields, checked. The usage lines and the help come from commands.c. */
 typedef struct ops_args {
     const char *cmd;       /* "status", "list" or "dlq" */
     const char *verb;      /* dlq: "list", "requeue" or "purge"; else NULL */
@@ -45,20 +41,14 @@ typedef struct ops_args {
     const char *status;    /* list --status, NULL: every status */
     int json;
     int all;
-    int help;
+    int help;              /* always 0: --help never reaches a handler */
     int64_t *ids;          /* requeue/purge IDs, sorted, distinct */
     size_t nids;
+    cli_result *cli;       /* everything given, for options that have no field here */
+    char cmd_word[32];     /* cmd points here */
 } ops_args;
 
 /* ------------------------------------------------------------------ helpers */
-
-static int ops_usage(const char *cmd, const char *fmt, const char *arg)
-{
-    fprintf(stderr, OPS_PROG " %s: ", cmd);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", ops_usage_text);
-    return EX_USAGE;
-}
 
 static int ops_db_error(const char *cmd, sqlite3 *db, const char *what)
 {
@@ -294,24 +284,6 @@ oom:
 
 /* ------------------------------------------------------------------ status */
 
-static int ops_count(sqlite3 *db, const char *sql, const char *bind, int64_t *ret_n)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    if (bind != NULL && sqlite3_bind_text(st, 1, bind, -1, SQLITE_TRANSIENT) != SQLITE_OK)
-        goto out;
-    if (sqlite3_step(st) != SQLITE_ROW)
-        goto out;
-    *ret_n = sqlite3_column_int64(st, 0);
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* The first column of the first row as a string, or NULL (SQL NULL or no row); -1 on error. */
 static int ops_text(sqlite3 *db, const char *sql, const char *bind, char *buf, size_t n,
                     int *ret_null)
@@ -340,11 +312,12 @@ out:
 /* Fills doc with everything status shows. EX_OK, or EX_IOERR after printing why. */
 static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
 {
-    static const char *const statuses[] = { "pending", "sending", "sent" };
-    char now_ts[ANON_TS_LEN + 1], buf[256];
+    char now_ts[ANON_TS_LEN + 1], buf[256], err[ANON_ERRLEN];
     int64_t now_ms = anon_now_ms(), n = 0, dbb, walb;
     int isnull, ret = EX_IOERR;
     sqlite3_stmt *st = NULL;
+    struct queue_counts c;
+    queue *q = NULL;
     cJSON *events, *reasons, *run;
 
     anon_format_ts(now_ms, now_ts);
@@ -360,33 +333,21 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return ops_db_error("status", db, "cannot read the spool");
 
-    events = cJSON_AddObjectToObject(doc, "events");
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
-        if (ops_count(db, "SELECT count(*) FROM events WHERE status = ?", statuses[i], &n) != 0)
-            goto sqlfail;
-        cJSON_AddNumberToObject(events, statuses[i], (double)n);
+    if (queue_open(db, path, &q, err, sizeof err) != ANON_OK ||
+        queue_count(q, now_ts, &c, err, sizeof err) != ANON_OK) {
+        fprintf(stderr, OPS_PROG " status: %s\n", err);
+        goto out;
     }
-    if (ops_count(db, "SELECT count(*) FROM dlq", NULL, &n) != 0)
-        goto sqlfail;
-    cJSON_AddNumberToObject(events, "dlq", (double)n);
-
-    if (ops_count(db,
-                  "SELECT count(*) FROM events WHERE status = 'pending'"
-                  " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
-                  now_ts, &n) != 0)
-        goto sqlfail;
-    cJSON_AddNumberToObject(doc, "due_now", (double)n);
-
+    events = cJSON_AddObjectToObject(doc, "events");
+    for (int i = 0; i < QUEUE_NSTATUS; i++)
+        cJSON_AddNumberToObject(events, queue_status_name(i), (double)c.status[i]);
+    cJSON_AddNumberToObject(events, "dlq", (double)c.dlq);
+    cJSON_AddNumberToObject(doc, "due_now", (double)c.due_now);
     /* Claimed by a shipper that died or hung: the next run takes them back. */
-    if (ops_count(db,
-                  "SELECT count(*) FROM events WHERE status = 'sending'"
-                  " AND (lease_until IS NULL OR lease_until <= ?)",
-                  now_ts, &n) != 0)
-        goto sqlfail;
-    cJSON_AddNumberToObject(doc, "sending_lease_lapsed", (double)n);
+    cJSON_AddNumberToObject(doc, "sending_lease_lapsed", (double)c.lease_lapsed);
 
-    if (ops_text(db, "SELECT min(queued_at) FROM events WHERE status = 'pending'", NULL, buf,
-                 sizeof buf, &isnull) != 0)
+    if (ops_text(db, "SELECT min(queued_at) FROM events WHERE status = '" QUEUE_PENDING "'",
+                 NULL, buf, sizeof buf, &isnull) != 0)
         goto sqlfail;
     if (isnull) {
         cJSON_AddNullToObject(doc, "oldest_pending_queued_at");
@@ -403,7 +364,7 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
 
     /* The earliest retry still waiting on its backoff (what is due now is in due_now). */
     if (ops_text(db,
-                 "SELECT min(next_attempt_at) FROM events WHERE status = 'pending'"
+                 "SELECT min(next_attempt_at) FROM events WHERE status = '" QUEUE_PENDING "'"
                  " AND next_attempt_at > ?",
                  now_ts, buf, sizeof buf, &isnull) != 0)
         goto sqlfail;
@@ -455,6 +416,7 @@ sqlfail:
     ret = ops_db_error("status", db, "cannot read the spool");
 out:
     sqlite3_finalize(st);
+    queue_close(q);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     return ret;
 }
@@ -603,8 +565,8 @@ static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
         " FROM events WHERE ?1 IS NULL OR status = ?1 ORDER BY id";
     static const char sql_text[] =
         "SELECT id, status, queued_at, retry_count,"
-        " CASE WHEN status = 'sent' THEN NULL"
-        "      WHEN status = 'pending' AND next_attempt_at IS NULL THEN 'now'"
+        " CASE WHEN status = '" QUEUE_SENT "' THEN NULL"
+        "      WHEN status = '" QUEUE_PENDING "' AND next_attempt_at IS NULL THEN 'now'"
         "      ELSE next_attempt_at END,"
         " session_id, last_error"
         " FROM events WHERE ?1 IS NULL OR status = ?1 ORDER BY id";
@@ -612,7 +574,10 @@ static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
                                            "NEXT ATTEMPT", "SESSION", "LAST ERROR" };
     static const int right[] = { 1, 0, 0, 1, 0, 0, 0 };
     sqlite3_stmt *st = NULL;
-    int64_t n, c[3];
+    struct queue_counts qc;
+    queue *q = NULL;
+    char err[ANON_ERRLEN], now[ANON_TS_LEN + 1];
+    int64_t n, *c = qc.status;
     int ret = EX_OK;
 
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
@@ -625,17 +590,18 @@ static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
         ret = ops_print_json_rows("list", db, st, path, "events", 1, a->status);
         goto out;
     }
-    if (ops_count(db, "SELECT count(*) FROM events WHERE status = 'pending'", NULL, &c[0]) != 0 ||
-        ops_count(db, "SELECT count(*) FROM events WHERE status = 'sending'", NULL, &c[1]) != 0 ||
-        ops_count(db, "SELECT count(*) FROM events WHERE status = 'sent'", NULL, &c[2]) != 0) {
-        ret = ops_db_error("list", db, "cannot read the spool");
+    anon_format_ts(anon_now_ms(), now);
+    if (queue_open(db, path, &q, err, sizeof err) != ANON_OK ||
+        queue_count(q, now, &qc, err, sizeof err) != ANON_OK) {
+        fprintf(stderr, OPS_PROG " list: %s\n", err);
+        ret = EX_IOERR;
         goto out;
     }
     if (a->status != NULL)
-        for (int i = 0; i < 3; i++)
-            if (strcmp(a->status, i == 0 ? "pending" : i == 1 ? "sending" : "sent") != 0)
+        for (int i = 0; i < QUEUE_NSTATUS; i++)
+            if (strcmp(a->status, queue_status_name(i)) != 0)
                 c[i] = 0;
-    if (c[0] + c[1] + c[2] == 0) {
+    if (c[QUEUE_ST_PENDING] + c[QUEUE_ST_SENDING] + c[QUEUE_ST_SENT] == 0) {
         printf("no %s%sevents in %s\n", a->status ? a->status : "", a->status ? " " : "", path);
         goto out;
     }
@@ -645,9 +611,10 @@ static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
         goto out;
     }
     printf("-- %" PRId64 " event%s (%" PRId64 " pending, %" PRId64 " sending, %" PRId64 " sent)\n",
-           n, n == 1 ? "" : "s", c[0], c[1], c[2]);
+           n, n == 1 ? "" : "s", c[QUEUE_ST_PENDING], c[QUEUE_ST_SENDING], c[QUEUE_ST_SENT]);
 out:
     sqlite3_finalize(st);
+    queue_close(q);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     return ret;
 }
@@ -663,6 +630,9 @@ static int ops_dlq_list(sqlite3 *db, const char *path, const ops_args *a)
                                            "REASON" };
     static const int right[] = { 1, 0, 1, 0, 0, 0 };
     sqlite3_stmt *st = NULL;
+    struct queue_counts qc;
+    queue *q = NULL;
+    char err[ANON_ERRLEN], now[ANON_TS_LEN + 1];
     int64_t n;
     int ret = EX_OK;
 
@@ -676,11 +646,14 @@ static int ops_dlq_list(sqlite3 *db, const char *path, const ops_args *a)
         ret = ops_print_json_rows("dlq list", db, st, path, "dlq", 0, NULL);
         goto out;
     }
-    if (ops_count(db, "SELECT count(*) FROM dlq", NULL, &n) != 0) {
-        ret = ops_db_error("dlq list", db, "cannot read the spool");
+    anon_format_ts(anon_now_ms(), now);
+    if (queue_open(db, path, &q, err, sizeof err) != ANON_OK ||
+        queue_count(q, now, &qc, err, sizeof err) != ANON_OK) {
+        fprintf(stderr, OPS_PROG " dlq list: %s\n", err);
+        ret = EX_IOERR;
         goto out;
     }
-    if (n == 0) {
+    if (qc.dlq == 0) {
         printf("dlq is empty in %s\n", path);
         goto out;
     }
@@ -693,97 +666,46 @@ static int ops_dlq_list(sqlite3 *db, const char *path, const ops_args *a)
            n == 1 ? "" : "s");
 out:
     sqlite3_finalize(st);
+    queue_close(q);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     return ret;
 }
 
 /* -------------------------------------------------- dlq requeue, dlq purge */
 
-/* Every dlq id, sorted, into a malloc'd array. */
-static int ops_all_dlq_ids(sqlite3 *db, int64_t **ret_ids, size_t *ret_n)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t *ids = NULL, *nids;
-    size_t n = 0, cap = 0;
-    int s, rc = -1;
-
-    if (sqlite3_prepare_v2(db, "SELECT id FROM dlq ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            nids = realloc(ids, cap * sizeof *ids);
-            if (nids == NULL)
-                goto out;
-            ids = nids;
-        }
-        ids[n++] = sqlite3_column_int64(st, 0);
-    }
-    if (s != SQLITE_DONE)
-        goto out;
-    *ret_ids = ids;
-    *ret_n = n;
-    ids = NULL;
-    rc = 0;
-out:
-    free(ids);
-    sqlite3_finalize(st);
-    return rc;
-}
-
 static int ops_dlq_change(sqlite3 *db, const ops_args *a)
 {
     const int requeue = strcmp(a->verb, "requeue") == 0;
     const char *cmd = requeue ? "dlq requeue" : "dlq purge";
-    sqlite3_stmt *has_dlq = NULL, *has_event = NULL, *ins = NULL, *del = NULL;
+    char err[ANON_ERRLEN];
+    queue *q = NULL;
     int64_t *ids = NULL, *renamed = NULL;
     size_t nids = 0, nmissing = 0, done = 0, nrenamed = 0;
-    int ret = EX_IOERR, in_tx = 0;
+    int ret = EX_IOERR;
 
+    if (queue_open(db, sqlite3_db_filename(db, "main"), &q, err, sizeof err) != ANON_OK)
+        goto fail;
     /* IMMEDIATE: take the write lock first, so what we check is what we change. */
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return ops_db_error(cmd, db, "cannot lock the spool");
-    in_tx = 1;
-
+    if (queue_begin(q, err, sizeof err) != ANON_OK)
+        goto fail;
     if (a->all) {
-        if (ops_all_dlq_ids(db, &ids, &nids) != 0) {
-            ret = ops_db_error(cmd, db, "cannot read the dlq");
-            goto out;
-        }
+        if (queue_dlq_ids(q, &ids, &nids, err, sizeof err) != ANON_OK)
+            goto fail;
     } else {
         ids = a->ids;
         nids = a->nids;
     }
 
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM dlq WHERE id = ?", -1, &has_dlq, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT 1 FROM events WHERE id = ?", -1, &has_event, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           /* ?2 NULL: the id is taken in events, let SQLite pick a new one */
-                           "INSERT INTO events (id, uuid, name, schema_version, session_id,"
-                           " client_version, cpu_architecture, queued_at, parameters, status,"
-                           " retry_count, next_attempt_at, lease_until, last_error, sent_at)"
-                           " SELECT ?2, uuid, name, schema_version, session_id, client_version,"
-                           " cpu_architecture, queued_at, parameters, 'pending', 0, NULL, NULL,"
-                           " last_error, NULL FROM dlq WHERE id = ?1",
-                           -1, &ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "DELETE FROM dlq WHERE id = ?", -1, &del, NULL) != SQLITE_OK) {
-        ret = ops_db_error(cmd, db, "cannot prepare");
-        goto out;
-    }
-
     /* All or nothing: name every unknown id, change nothing. */
     for (size_t i = 0; i < nids; i++) {
-        int s;
-        sqlite3_reset(has_dlq);
-        sqlite3_bind_int64(has_dlq, 1, ids[i]);
-        s = sqlite3_step(has_dlq);
-        if (s == SQLITE_DONE) {
+        int has;
+
+        if (queue_dlq_has(q, ids[i], &has, err, sizeof err) != ANON_OK)
+            goto fail;
+        if (!has) {
             if (nmissing++ == 0)
                 fprintf(stderr, OPS_PROG " %s: not in the dlq:", cmd);
             fprintf(stderr, " %" PRId64, ids[i]);
-        } else if (s != SQLITE_ROW) {
-            ret = ops_db_error(cmd, db, "cannot read the dlq");
-            goto out;
         }
     }
     if (nmissing > 0) {
@@ -799,45 +721,26 @@ static int ops_dlq_change(sqlite3 *db, const ops_args *a)
     }
     for (size_t i = 0; i < nids; i++) {
         if (requeue) {
-            int taken, s;
-            sqlite3_reset(has_event);
-            sqlite3_bind_int64(has_event, 1, ids[i]);
-            s = sqlite3_step(has_event);
-            if (s != SQLITE_ROW && s != SQLITE_DONE) {
-                ret = ops_db_error(cmd, db, "cannot read events");
-                goto out;
-            }
-            taken = s == SQLITE_ROW;
-            sqlite3_reset(ins);
-            sqlite3_bind_int64(ins, 1, ids[i]);
-            if (taken)
-                sqlite3_bind_null(ins, 2);
-            else
-                sqlite3_bind_int64(ins, 2, ids[i]);
-            if (sqlite3_step(ins) != SQLITE_DONE) {
-                ret = ops_db_error(cmd, db, "cannot requeue");
-                goto out;
-            }
-            if (taken) {
+            int64_t now_id;
+
+            if (queue_requeue(q, ids[i], &now_id, err, sizeof err) != ANON_OK)
+                goto fail;
+            if (now_id != ids[i]) {
                 renamed[2 * nrenamed] = ids[i];
-                renamed[2 * nrenamed + 1] = sqlite3_last_insert_rowid(db);
+                renamed[2 * nrenamed + 1] = now_id;
                 nrenamed++;
             }
-        }
-        sqlite3_reset(del);
-        sqlite3_bind_int64(del, 1, ids[i]);
-        if (sqlite3_step(del) != SQLITE_DONE) {
-            ret = ops_db_error(cmd, db, "cannot delete from the dlq");
-            goto out;
-        }
-        done += (size_t)sqlite3_changes(db);
-    }
+            done++;
+        } else {
+            long n;
 
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        ret = ops_db_error(cmd, db, "cannot commit");
-        goto out;
+            if (queue_purge(q, ids[i], &n, err, sizeof err) != ANON_OK)
+                goto fail;
+            done += (size_t)n;
+        }
     }
-    in_tx = 0;
+    if (queue_commit(q, err, sizeof err) != ANON_OK)
+        goto fail;
 
     if (requeue) {
         printf("requeued %zu event%s from the dlq (pending, retry_count 0)\n", done,
@@ -850,13 +753,13 @@ static int ops_dlq_change(sqlite3 *db, const ops_args *a)
         printf("purged %zu event%s from the dlq\n", done, done == 1 ? "" : "s");
     }
     ret = EX_OK;
+    goto out;
+fail:
+    fprintf(stderr, OPS_PROG " %s: %s\n", cmd, err);
 out:
-    if (in_tx)
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_finalize(has_dlq);
-    sqlite3_finalize(has_event);
-    sqlite3_finalize(ins);
-    sqlite3_finalize(del);
+    if (q != NULL)
+        queue_rollback(q);
+    queue_close(q);
     if (ids != a->ids)
         free(ids);
     free(renamed);
@@ -865,91 +768,48 @@ out:
 
 /* ------------------------------------------------------------ arguments */
 
-static int ops_parse(int argc, char **argv, ops_args *a)
+/* Reads the parsed command line (commands.c's tables) into a, with the checks the tables
+ * cannot express. EX_OK, or the exit status after printing what is wrong. */
+static int ops_args_from(cli_result *r, ops_args *a)
 {
-    char label[32];
-    const char *cmd = label;
-    int opts_done = 0;
+    const char *words = r->cmd->words, *space = strchr(words, ' ');
+    char q[160];
 
     memset(a, 0, sizeof *a);
-    a->cmd = argv[0];
-    snprintf(label, sizeof label, "%s", argv[0]);
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
+    a->cli = r;
+    snprintf(a->cmd_word, sizeof a->cmd_word, "%.*s",
+             (int)(space != NULL ? (size_t)(space - words) : strlen(words)), words);
+    a->cmd = a->cmd_word;
+    a->verb = space != NULL ? space + 1 : NULL;
+    a->spool = cli_value(r, OPT_SPOOL);
+    a->status = cli_value(r, OPT_STATUS);
+    a->json = cli_has(r, OPT_JSON);
+    a->all = cli_has(r, OPT_ALL);
 
-        if (!opts_done && s[0] == '-' && s[1] != '\0') {
-            if (strcmp(s, "--") == 0) {
-                opts_done = 1;
-            } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-                a->help = 1;
-            } else if (strcmp(s, "--json") == 0) {
-                a->json = 1;
-            } else if (strcmp(s, "--all") == 0) {
-                a->all = 1;
-            } else if (strcmp(s, "--spool") == 0 || strcmp(s, "--status") == 0) {
-                if (i + 1 >= argc)
-                    return ops_usage(cmd, "%s needs a value", s);
-                if (strcmp(s, "--spool") == 0)
-                    a->spool = argv[++i];
-                else
-                    a->status = argv[++i];
-            } else if (strncmp(s, "--spool=", 8) == 0) {
-                a->spool = s + 8;
-            } else if (strncmp(s, "--status=", 9) == 0) {
-                a->status = s + 9;
-            } else {
-                return ops_usage(cmd, "unknown option %s", s);
-            }
-            continue;
-        }
-        /* A positional: the dlq verb, then IDs. */
-        if (strcmp(a->cmd, "dlq") == 0 && a->verb == NULL) {
-            if (strcmp(s, "list") != 0 && strcmp(s, "requeue") != 0 && strcmp(s, "purge") != 0)
-                return ops_usage(cmd, "unknown dlq command '%s' (list, requeue or purge)", s);
-            a->verb = s;
-            snprintf(label, sizeof label, "dlq %s", s);
-            continue;
-        }
-        if (a->verb != NULL && strcmp(a->verb, "list") != 0) {
-            int64_t id;
-            if (ops_parse_id(s, &id) != 0)
-                return ops_usage(cmd, "'%s' is not an event id (a positive integer)", s);
-            int64_t *n = realloc(a->ids, (a->nids + 1) * sizeof *n);
-            if (n == NULL) {
-                fprintf(stderr, OPS_PROG ": out of memory\n");
-                return EX_OSERR;
-            }
-            a->ids = n;
-            a->ids[a->nids++] = id;
-            continue;
-        }
-        return ops_usage(cmd, "unexpected argument '%s'", s);
-    }
-    if (a->help)
-        return EX_OK;
-
-    if (strcmp(a->cmd, "dlq") == 0 && a->verb == NULL)
-        return ops_usage(cmd, "%s", "needs a command: list, requeue or purge");
-    if (a->spool != NULL && a->spool[0] == '\0')
-        return ops_usage(label, "%s", "--spool needs a non-empty path");
-    if (a->json && a->verb != NULL && strcmp(a->verb, "list") != 0)
-        return ops_usage(label, "%s", "--json is for status, list and dlq list");
     if (a->status != NULL) {
-        if (strcmp(a->cmd, "list") != 0)
-            return ops_usage(label, "%s", "--status is for list");
         if (strcmp(a->status, "dlq") == 0)
-            return ops_usage(label, "%s", "--status dlq: use 'dlq list' for dead letters");
+            return cli_usage_error(r, "%s: --status dlq: use 'dlq list' for dead letters", words);
         if (strcmp(a->status, "pending") != 0 && strcmp(a->status, "sending") != 0 &&
             strcmp(a->status, "sent") != 0)
-            return ops_usage(label, "unknown status '%s' (pending, sending or sent)", a->status);
+            return cli_usage_error(r, "%s: unknown status %s (pending, sending or sent)", words,
+                                   cli_quote(a->status, q, sizeof q));
     }
-    if (a->verb != NULL && strcmp(a->verb, "list") != 0) {
-        if (a->all && a->nids > 0)
-            return ops_usage(label, "%s", "give IDs or --all, not both");
-        if (!a->all && a->nids == 0)
-            return ops_usage(label, "%s", "needs IDs or --all");
-    } else if (a->all) {
-        return ops_usage(label, "%s", "--all is for dlq requeue and dlq purge");
+    /* The commands that take --all take IDs instead. */
+    if (!(r->cmd->opts & CLI_OPT(OPT_ALL)))
+        return EX_OK;
+    if (a->all && r->nargs > 0)
+        return cli_usage_error(r, "%s: give IDs or --all, not both", words);
+    if (!a->all && r->nargs == 0)
+        return cli_usage_error(r, "%s: needs IDs or --all", words);
+    if (r->nargs > 0 && (a->ids = calloc((size_t)r->nargs, sizeof *a->ids)) == NULL) {
+        fprintf(stderr, OPS_PROG ": out of memory\n");
+        return EX_OSERR;
+    }
+    for (int i = 0; i < r->nargs; i++) {
+        if (ops_parse_id(r->args[i], &a->ids[a->nids]) != 0)
+            return cli_usage_error(r, "%s: %s is not an event id (a positive integer)", words,
+                                   cli_quote(r->args[i], q, sizeof q));
+        a->nids++;
     }
     if (a->nids > 1) {
         size_t k = 1;
@@ -964,44 +824,40 @@ static int ops_parse(int argc, char **argv, ops_args *a)
 
 /* ------------------------------------------------------------ entry */
 
-int ops_is_command(const char *name)
+/* What the commands' bodies look like; ops_run calls one inside an open spool. */
+typedef int ops_handler(sqlite3 *db, const char *path, const ops_args *a);
+
+/* ops_dlq_change, in the shape of ops_handler. */
+static int ops_dlq_change_at(sqlite3 *db, const char *path, const ops_args *a)
 {
-    return name != NULL &&
-           (strcmp(name, "status") == 0 || strcmp(name, "list") == 0 || strcmp(name, "dlq") == 0);
+    (void)path;
+    return ops_dlq_change(db, a);
 }
 
-int ops_main(int argc, char **argv)
+/* What every operator command does around its body: read the arguments, find the spool,
+ * say plainly when it does not exist (and never create it), open it, run, close. */
+static int ops_run(cli_result *r, ops_handler *handler)
 {
     ops_args a;
-    char path[4096], err[ANON_ERRLEN], label[32];
+    char path[4096], err[ANON_ERRLEN];
+    const char *label = r->cmd->words;
     anon_spool *sp = NULL;
     struct stat stbuf;
     int ret, st;
 
-    if (argc < 1 || !ops_is_command(argv[0])) {
-        fputs(ops_usage_text, stderr);
-        return EX_USAGE;
-    }
-    ret = ops_parse(argc, argv, &a);
-    if (ret != EX_OK || a.help) {
-        if (ret == EX_OK)
-            fputs(ops_usage_text, stdout);
+    ret = ops_args_from(r, &a);
+    if (ret != EX_OK)
         goto out;
-    }
-    snprintf(label, sizeof label, "%s%s%s", a.cmd, a.verb ? " " : "", a.verb ? a.verb : "");
-
-    if (a.spool != NULL) {
-        if (snprintf(path, sizeof path, "%s", a.spool) >= (int)sizeof path) {
-            ret = ops_usage(label, "%s", "--spool path is too long");
-            goto out;
+    if ((st = commands_spool_path(r, path, sizeof path, err, sizeof err)) != ANON_OK) {
+        if (a.spool != NULL) {
+            ret = cli_usage_error(r, "%s: %s", label, err);
+        } else {
+            fprintf(stderr, OPS_PROG " %s: %s\n", label, err);
+            ret = anon_status_exit_code(st);
         }
-    } else if ((st = anon_spool_default_path(path, sizeof path, err, sizeof err)) != ANON_OK) {
-        fprintf(stderr, OPS_PROG " %s: %s\n", label, err);
-        ret = anon_status_exit_code(st);
         goto out;
     }
 
-    /* Say plainly that it does not exist (and never create it). */
     if (stat(path, &stbuf) != 0) {
         if (errno == ENOENT)
             fprintf(stderr, OPS_PROG " %s: spool %s does not exist (nothing has been queued there)\n",
@@ -1018,17 +874,14 @@ int ops_main(int argc, char **argv)
         ret = anon_status_exit_code(st);
         goto out;
     }
-
-    if (strcmp(a.cmd, "status") == 0)
-        ret = ops_status(anon_spool_db(sp), path, &a);
-    else if (strcmp(a.cmd, "list") == 0)
-        ret = ops_list(anon_spool_db(sp), path, &a);
-    else if (strcmp(a.verb, "list") == 0)
-        ret = ops_dlq_list(anon_spool_db(sp), path, &a);
-    else
-        ret = ops_dlq_change(anon_spool_db(sp), &a);
+    ret = handler(anon_spool_db(sp), path, &a);
 out:
     anon_spool_close(sp);
     free(a.ids);
     return ret;
 }
+
+int ops_cmd_status(cli_result *r) { return ops_run(r, ops_status); }
+int ops_cmd_list(cli_result *r) { return ops_run(r, ops_list); }
+int ops_cmd_dlq_list(cli_result *r) { return ops_run(r, ops_dlq_list); }
+int ops_cmd_dlq_change(cli_result *r) { return ops_run(r, ops_dlq_change_at); }

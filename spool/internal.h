@@ -23,7 +23,8 @@
 #define ANON_CLIENT_ID        "184482118588404"
 #define ANON_EVENT_SYS_VER    "nemo-telemetry/1.0"
 #define ANON_EVENT_PROTOCOL   "1.6"
-#define ANON_SPOOL_FORMAT     1        /* PRAGMA user_version this library writes */
+#define ANON_SPOOL_FORMAT     2        /* PRAGMA user_version this library writes */
+#define ANON_SPOOL_APP_ID     0x4154656C /* PRAGMA application_id of a spool: 'ATel' */
 #define ANON_BUSY_TIMEOUT_MS  10000
 #define ANON_TS_LEN           24       /* 2026-05-11T12:00:00.000Z */
 #define ANON_MAX_STRING       256      /* bytes in a string parameter */
@@ -47,6 +48,12 @@ int64_t anon_event_time(const anon_event *ev);
 /* Decodes the UTF-8 sequence at s (NUL-terminated): its length, with the code point in
  * *ret_cp; 0 at the NUL or where s is not valid UTF-8 (overlong, surrogate, truncated). */
 size_t anon_utf8_decode(const unsigned char *s, uint32_t *ret_cp);
+
+/* ---- reading a whole stream (readall.c) ---- */
+/* Reads fd to its end into a malloc'd, NUL-terminated buffer (free()) of *ret_len bytes;
+ * returns 0, or an errno value: EFBIG as soon as there are more than max bytes (SIZE_MAX:
+ * no limit), ENOMEM, or read(2)'s error. On error *ret_buf is NULL. Retries EINTR. */
+int anon_read_all(int fd, size_t max, char **ret_buf, size_t *ret_len);
 
 /* ---- time (timefmt.c) ---- */
 int64_t anon_now_ms(void);                           /* wall clock, ms since the epoch, UTC */
@@ -86,6 +93,9 @@ enum {
 int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *err,
                        size_t errlen);
 sqlite3 *anon_spool_db(anon_spool *sp);
+/* The spool's row owner (queue.h). */
+struct queue;
+struct queue *anon_spool_queue(anon_spool *sp);
 /* Renames a damaged spool (and its -wal/-shm) to PATH.corrupt-<UTC time>; never deletes.
  * The new name goes to ret_newpath. */
 int anon_spool_move_aside(const char *path, char *ret_newpath, size_t newpathlen, char *err,

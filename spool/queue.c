@@ -1,0 +1,719 @@
+/*
+ * queue.c: the only code that inserts, changes, moves, deletes or counts rows of
+ * the spool (see queue.h; the tables are schema/spool.sql).
+ *
+ * A row's life:
+ *
+ *   pending --claim--> sending (lease_until) --2xx--> sent (sent_at) --keep-sent--> pruned
+ *                         |--408/429/5xx--> pending (retry_count + 1, next_attempt_at)
+ *                         |--400/422, 413 alone, retries exhausted--> dlq (reason)
+ *                         |--offline, run stopped--> pending (nothing spent)
+ *                         '--lease lapsed (the shipper died)--> claimable again
+ *   pending/lapsed, older than --max-age --> dlq ("expired: ...")
+ *   dlq --requeue--> pending (retry_count 0);  dlq --purge--> gone
+ *
+ * Statements are prepared once per connection, when first used, from one table.
+ * The columns an events row and a dlq row share are written once (EVENT_COLS):
+ * dead-lettering, expiry and requeue are built from it.
+ */
+#include "queue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define EVENT_COLS                                                                          \
+    "uuid, name, schema_version, session_id, client_version, cpu_architecture, queued_at, " \
+    "parameters"
+
+/* events -> dlq: ?2 retry_count and ?3 last_error (NULL: the row's own), ?4 moved_at,
+ * ?5 reason; the caller appends the WHERE condition. */
+#define TO_DLQ                                                                           \
+    "INSERT INTO dlq (id, " EVENT_COLS ", retry_count, last_error, moved_at, reason)"    \
+    " SELECT id, " EVENT_COLS ", coalesce(?2, retry_count), coalesce(?3, last_error),"  \
+    " ?4, ?5 FROM events WHERE "
+
+/* Expiry: pending events, and sending ones whose lease lapsed, queued before ?1. */
+#define EXPIRABLE                                                                   \
+    "queued_at < ?1 AND (status = '" QUEUE_PENDING "' OR (status = '" QUEUE_SENDING \
+    "' AND " QUEUE_LEASE_LAPSED("?6") "))"
+
+#define NOT_SEEN "id NOT IN (SELECT id FROM temp.queue_seen)"
+
+#define DUE_GROUP_COLS "SELECT id, retry_count, queued_at, parameters, name FROM events"
+#define SAME_ENVELOPE                                                                    \
+    " WHERE session_id = ?1 AND client_version = ?2 AND schema_version = ?3"           \
+    " AND cpu_architecture = ?4 AND id >= ?5"
+
+enum {
+    Q_APPEND, Q_APPEND_NEW, Q_SEEN, Q_PICK_NULL, Q_PICK_RETRY, Q_PICK_ANY,
+    Q_PICK_LEASE, Q_HDR, Q_GROUP_DUE, Q_GROUP_ANY, Q_GROUP_LEASE, Q_CLAIM, Q_EXTEND,
+    Q_RELEASE, Q_SENT, Q_RETRY, Q_TO_DLQ, Q_DELETE, Q_EXPIRE_MOVE, Q_EXPIRE_DELETE,
+    Q_PRUNE, Q_RUN, Q_RUN_TRIM, Q_COUNT_STATUS, Q_COUNT_DLQ, Q_COUNT_DUE, Q_COUNT_LAPSED,
+    Q_UNFINISHED, Q_DLQ_HAS, Q_DLQ_IDS, Q_EVENT_HAS, Q_REQUEUE, Q_DLQ_DELETE, Q_COUNT
+};
+
+static const char *const sql_text[Q_COUNT] = {
+    [Q_APPEND] = "INSERT INTO events (" EVENT_COLS ", status, retry_count)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '" QUEUE_PENDING "', 0)",
+    /* the same, unless events or dlq holds the uuid already */
+    [Q_APPEND_NEW] = "INSERT INTO events (" EVENT_COLS ", status, retry_count)"
+                     " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '" QUEUE_PENDING "', 0"
+                     " WHERE NOT EXISTS (SELECT 1 FROM dlq WHERE uuid = ?1)"
+                     " ON CONFLICT (uuid) DO NOTHING",
+    [Q_SEEN] = "INSERT OR IGNORE INTO temp.queue_seen (id) VALUES (?1)",
+    [Q_PICK_NULL] = "SELECT id FROM events WHERE status = '" QUEUE_PENDING "'"
+                    " AND next_attempt_at IS NULL AND id > ?1 AND " NOT_SEEN
+                    " ORDER BY id LIMIT 1",
+    [Q_PICK_RETRY] = "SELECT id FROM events WHERE status = '" QUEUE_PENDING "'"
+                     " AND next_attempt_at <= ?2 AND id > ?1 AND " NOT_SEEN
+                     " ORDER BY id LIMIT 1",
+    [Q_PICK_ANY] = "SELECT id FROM events WHERE status = '" QUEUE_PENDING "'"
+                   " AND next_attempt_at IS NOT NULL AND id > ?1 AND ?2 IS NOT NULL AND "
+                   NOT_SEEN " ORDER BY id LIMIT 1",
+    [Q_PICK_LEASE] = "SELECT id FROM events WHERE status = '" QUEUE_SENDING "'"
+                     " AND " QUEUE_LEASE_LAPSED("?2") " AND id > ?1 AND " NOT_SEEN
+                     " ORDER BY id LIMIT 1",
+    [Q_HDR] = "SELECT session_id, client_version, schema_version, cpu_architecture"
+              " FROM events WHERE id = ?1",
+    [Q_GROUP_DUE] = DUE_GROUP_COLS SAME_ENVELOPE " AND status = '" QUEUE_PENDING "'"
+                    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?6) AND " NOT_SEEN
+                    " ORDER BY id LIMIT ?7",
+    [Q_GROUP_ANY] = DUE_GROUP_COLS SAME_ENVELOPE " AND status = '" QUEUE_PENDING "'"
+                    " AND ?6 IS NOT NULL AND " NOT_SEEN " ORDER BY id LIMIT ?7",
+    [Q_GROUP_LEASE] = DUE_GROUP_COLS SAME_ENVELOPE " AND status = '" QUEUE_SENDING "'"
+                      " AND " QUEUE_LEASE_LAPSED("?6") " AND " NOT_SEEN
+                      " ORDER BY id LIMIT ?7",
+    [Q_CLAIM] = "UPDATE events SET status = '" QUEUE_SENDING "', lease_until = ?2 WHERE id = ?1",
+    [Q_EXTEND] = "UPDATE events SET lease_until = ?2 WHERE id = ?1",
+    [Q_RELEASE] = "UPDATE events SET status = '" QUEUE_PENDING "', lease_until = NULL"
+                  " WHERE id = ?1 AND status = '" QUEUE_SENDING "'",
+    [Q_SENT] = "UPDATE events SET status = '" QUEUE_SENT "', sent_at = ?2, lease_until = NULL,"
+               " next_attempt_at = NULL, last_error = NULL WHERE id = ?1",
+    [Q_RETRY] = "UPDATE events SET status = '" QUEUE_PENDING "', retry_count = ?2,"
+                " next_attempt_at = ?3, last_error = ?4, lease_until = NULL WHERE id = ?1",
+    [Q_TO_DLQ] = TO_DLQ "id = ?1",
+    [Q_DELETE] = "DELETE FROM events WHERE id = ?1",
+    [Q_EXPIRE_MOVE] = TO_DLQ EXPIRABLE,
+    [Q_EXPIRE_DELETE] = "DELETE FROM events WHERE " EXPIRABLE,
+    [Q_PRUNE] = "DELETE FROM events WHERE status = '" QUEUE_SENT "' AND sent_at < ?1",
+    [Q_RUN] = "INSERT INTO runs (started_at, finished_at, exit_code, sent, retried, dead,"
+              " summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_RUN_TRIM] = "DELETE FROM runs WHERE id <= ?1",
+    [Q_COUNT_STATUS] = "SELECT status, count(*) FROM events GROUP BY status",
+    [Q_COUNT_DLQ] = "SELECT count(*) FROM dlq",
+    [Q_COUNT_DUE] = "SELECT count(*) FROM events WHERE status = '" QUEUE_PENDING "'"
+                    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)",
+    [Q_COUNT_LAPSED] = "SELECT count(*) FROM events WHERE status = '" QUEUE_SENDING "'"
+                       " AND " QUEUE_LEASE_LAPSED("?1"),
+    [Q_UNFINISHED] = "SELECT count(*), min(next_attempt_at) FROM events"
+                     " WHERE status IN ('" QUEUE_PENDING "', '" QUEUE_SENDING "')",
+    [Q_DLQ_HAS] = "SELECT 1 FROM dlq WHERE id = ?1",
+    [Q_DLQ_IDS] = "SELECT id FROM dlq ORDER BY id",
+    [Q_EVENT_HAS] = "SELECT 1 FROM events WHERE id = ?1",
+    /* ?2 NULL: the id is taken in events, SQLite picks a new one */
+    [Q_REQUEUE] = "INSERT INTO events (id, " EVENT_COLS ", status, retry_count,"
+                  " next_attempt_at, lease_until, last_error, sent_at)"
+                  " SELECT ?2, " EVENT_COLS ", '" QUEUE_PENDING "', 0, NULL, NULL,"
+                  " last_error, NULL FROM dlq WHERE id = ?1",
+    [Q_DLQ_DELETE] = "DELETE FROM dlq WHERE id = ?1",
+};
+
+static const char *const status_names[QUEUE_NSTATUS] = {
+    [QUEUE_ST_PENDING] = QUEUE_PENDING,
+    [QUEUE_ST_SENDING] = QUEUE_SENDING,
+    [QUEUE_ST_SENT] = QUEUE_SENT,
+};
+
+struct queue {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *st[Q_COUNT];
+};
+
+const char *queue_status_name(int status)
+{
+    return status >= 0 && status < QUEUE_NSTATUS ? status_names[status] : NULL;
+}
+
+int queue_status_from_name(const char *name)
+{
+    for (int i = 0; name != NULL && i < QUEUE_NSTATUS; i++)
+        if (strcmp(name, status_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Our status for an SQLite failure, with the path, what failed and SQLite's reason. */
+static int q_error(queue *q, int src, const char *what, char *err, size_t errlen)
+{
+    int code = src & 0xff;
+    int st = code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? ANON_ECORRUPT
+             : code == SQLITE_NOMEM                          ? ANON_ENOMEM
+                                                             : ANON_EIO;
+    const char *msg = sqlite3_errcode(q->db) != SQLITE_OK ? sqlite3_errmsg(q->db)
+                                                          : sqlite3_errstr(src);
+
+    return anon_seterr(err, errlen, st, "spool %s: %s: %s", q->path, what, msg);
+}
+
+int queue_open(sqlite3 *db, const char *path, queue **ret_q, char *err, size_t errlen)
+{
+    queue *q = calloc(1, sizeof *q);
+
+    *ret_q = NULL;
+    if (q == NULL || (q->path = strdup(path)) == NULL) {
+        free(q);
+        return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+    }
+    q->db = db;
+    *ret_q = q;
+    return ANON_OK;
+}
+
+void queue_close(queue *q)
+{
+    if (q == NULL)
+        return;
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(q->st[i]);
+    free(q->path);
+    free(q);
+}
+
+sqlite3 *queue_db(queue *q)
+{
+    return q->db;
+}
+
+const char *queue_path(const queue *q)
+{
+    return q->path;
+}
+
+/* Statement which, reset and unbound, prepared on first use; NULL after filling err. */
+static sqlite3_stmt *stmt(queue *q, int which, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = q->st[which];
+    int src;
+
+    if (s == NULL) {
+        src = sqlite3_prepare_v3(q->db, sql_text[which], -1, SQLITE_PREPARE_PERSISTENT,
+                                 &q->st[which], NULL);
+        if (src != SQLITE_OK) {
+            q_error(q, src, "cannot prepare a statement", err, errlen);
+            return NULL;
+        }
+        return q->st[which];
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return s;
+}
+
+/* Steps a statement that returns no rows; the number of rows it changed in *ret_n. */
+static int run(queue *q, sqlite3_stmt *s, const char *what, long *ret_n, char *err,
+               size_t errlen)
+{
+    int src = sqlite3_step(s);
+
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE)
+        return q_error(q, src, what, err, errlen);
+    if (ret_n != NULL)
+        *ret_n = (long)sqlite3_changes(q->db);
+    return ANON_OK;
+}
+
+/* Steps a statement that returns at most one row: *ret_row 1 with the row under the
+ * cursor (the caller reads it, then resets), 0 when there was none. */
+static int step_row(queue *q, sqlite3_stmt *s, const char *what, int *ret_row, char *err,
+                    size_t errlen)
+{
+    int src = sqlite3_step(s);
+
+    *ret_row = src == SQLITE_ROW;
+    if (src == SQLITE_ROW || src == SQLITE_DONE)
+        return ANON_OK;
+    sqlite3_reset(s);
+    return q_error(q, src, what, err, errlen);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v != NULL)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+static int exec(queue *q, const char *sql, const char *what, char *err, size_t errlen)
+{
+    int src = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+
+    return src == SQLITE_OK ? ANON_OK : q_error(q, src, what, err, errlen);
+}
+
+int queue_begin(queue *q, char *err, size_t errlen)
+{
+    return exec(q, "BEGIN IMMEDIATE", "cannot lock the spool", err, errlen);
+}
+
+int queue_begin_read(queue *q, char *err, size_t errlen)
+{
+    return exec(q, "BEGIN", "cannot read the spool", err, errlen);
+}
+
+int queue_commit(queue *q, char *err, size_t errlen)
+{
+    int rc = exec(q, "COMMIT", "cannot commit", err, errlen);
+
+    if (rc != ANON_OK)
+        queue_rollback(q);
+    return rc;
+}
+
+void queue_rollback(queue *q)
+{
+    if (!sqlite3_get_autocommit(q->db))
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- appending ---- */
+
+int queue_append(queue *q, const struct queue_event *ev, int *ret_dup, char *err,
+                 size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, ret_dup != NULL ? Q_APPEND_NEW : Q_APPEND, err, errlen);
+    const char *v[8] = {ev->uuid, ev->name, ev->schema_version, ev->session_id,
+                        ev->client_version, ev->cpu_architecture, ev->queued_at,
+                        ev->parameters};
+    long n = 0;
+    int rc;
+
+    if (s == NULL)
+        return ANON_EIO;
+    for (int i = 0; i < 8; i++)
+        bind_text(s, i + 1, v[i]);
+    rc = run(q, s, "cannot append", &n, err, errlen);
+    if (ret_dup != NULL)
+        *ret_dup = rc == ANON_OK && n == 0;
+    return rc;
+}
+
+/* ---- claiming ---- */
+
+int queue_seen_init(queue *q, char *err, size_t errlen)
+{
+    return exec(q, "CREATE TEMP TABLE IF NOT EXISTS queue_seen (id INTEGER PRIMARY KEY)",
+                "cannot create a temporary table", err, errlen);
+}
+
+int queue_mark_seen(queue *q, int64_t id, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_SEEN, err, errlen);
+
+    if (s == NULL)
+        return ANON_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    return run(q, s, "cannot remember an event", NULL, err, errlen);
+}
+
+int queue_next_due(queue *q, const struct queue_due *due, int64_t after_id, int64_t *ret_id,
+                   char *err, size_t errlen)
+{
+    const int which[] = {Q_PICK_NULL, due->flush_now ? Q_PICK_ANY : Q_PICK_RETRY,
+                         Q_PICK_LEASE};
+    int64_t best = 0;
+
+    for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
+        sqlite3_stmt *s = stmt(q, which[i], err, errlen);
+        int row, rc;
+
+        if (s == NULL)
+            return ANON_EIO;
+        sqlite3_bind_int64(s, 1, after_id);
+        bind_text(s, 2, due->now);
+        if ((rc = step_row(q, s, "cannot look for due events", &row, err, errlen)) != ANON_OK)
+            return rc;
+        if (row) {
+            int64_t id = sqlite3_column_int64(s, 0);
+
+            if (best == 0 || id < best)
+                best = id;
+        }
+        sqlite3_reset(s);
+    }
+    *ret_id = best;
+    return ANON_OK;
+}
+
+int queue_envelope_fields(queue *q, int64_t id, char *hdr[4], char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_HDR, err, errlen);
+    int row, rc;
+
+    memset(hdr, 0, 4 * sizeof *hdr);
+    if (s == NULL)
+        return ANON_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    if ((rc = step_row(q, s, "cannot read an event", &row, err, errlen)) != ANON_OK)
+        return rc;
+    if (!row)
+        return anon_seterr(err, errlen, ANON_EIO, "spool %s: event %lld vanished", q->path,
+                           (long long)id);
+    for (int i = 0; i < 4; i++) {
+        const unsigned char *t = sqlite3_column_text(s, i);
+
+        if ((hdr[i] = strdup(t != NULL ? (const char *)t : "")) == NULL) {
+            sqlite3_reset(s);
+            for (int j = 0; j < i; j++) {
+                free(hdr[j]);
+                hdr[j] = NULL;
+            }
+            return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+        }
+    }
+    sqlite3_reset(s);
+    return ANON_OK;
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+
+    return t != NULL ? (const char *)t : "";
+}
+
+/* Binds one of the group statements and steps it to its first row. */
+static int group_start(queue *q, int which, const struct queue_due *due,
+                       const char *const hdr[4], int64_t from_id, int limit,
+                       sqlite3_stmt **ret_s, int *ret_row, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, which, err, errlen);
+
+    *ret_s = s;
+    if (s == NULL)
+        return ANON_EIO;
+    for (int i = 0; i < 4; i++)
+        bind_text(s, i + 1, hdr[i]);
+    sqlite3_bind_int64(s, 5, from_id);
+    bind_text(s, 6, due->now);
+    sqlite3_bind_int(s, 7, limit);
+    return step_row(q, s, "cannot read due events", ret_row, err, errlen);
+}
+
+int queue_due_rows(queue *q, const struct queue_due *due, const char *const hdr[4],
+                   int64_t from_id, int limit, queue_row_fn fn, void *ctx, char *err,
+                   size_t errlen)
+{
+    sqlite3_stmt *p = NULL, *l = NULL;
+    int prow = 0, lrow = 0, rc, n = 0;
+
+    /* Two id-ordered reads (each uses its index), merged by id. */
+    if ((rc = group_start(q, due->flush_now ? Q_GROUP_ANY : Q_GROUP_DUE, due, hdr, from_id,
+                          limit, &p, &prow, err, errlen)) != ANON_OK ||
+        (rc = group_start(q, Q_GROUP_LEASE, due, hdr, from_id, limit, &l, &lrow, err,
+                          errlen)) != ANON_OK)
+        goto out;
+    while (n < limit && (prow || lrow)) {
+        sqlite3_stmt *from = !lrow || (prow && sqlite3_column_int64(p, 0) <
+                                                   sqlite3_column_int64(l, 0))
+                                 ? p
+                                 : l;
+        struct queue_due_row row = {
+            .id = sqlite3_column_int64(from, 0),
+            .retry_count = sqlite3_column_int(from, 1),
+            .queued_at = col_text(from, 2),
+            .parameters = col_text(from, 3),
+            .name = col_text(from, 4),
+        };
+
+        if (fn(ctx, &row) != 0) {
+            rc = anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+            goto out;
+        }
+        n++;
+        if ((rc = step_row(q, from, "cannot read due events", from == p ? &prow : &lrow, err,
+                           errlen)) != ANON_OK)
+            goto out;
+    }
+out:
+    if (p != NULL)
+        sqlite3_reset(p);
+    if (l != NULL)
+        sqlite3_reset(l);
+    return rc;
+}
+
+/* Runs a statement bound with (id, text). */
+static int id_text(queue *q, int which, int64_t id, const char *text, const char *what,
+                   char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, which, err, errlen);
+
+    if (s == NULL)
+        return ANON_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    bind_text(s, 2, text);
+    return run(q, s, what, NULL, err, errlen);
+}
+
+int queue_claim(queue *q, int64_t id, const char *lease_until, char *err, size_t errlen)
+{
+    return id_text(q, Q_CLAIM, id, lease_until, "cannot claim an event", err, errlen);
+}
+
+int queue_extend_lease(queue *q, int64_t id, const char *lease_until, char *err,
+                       size_t errlen)
+{
+    return id_text(q, Q_EXTEND, id, lease_until, "cannot extend a lease", err, errlen);
+}
+
+int queue_release(queue *q, int64_t id, char *err, size_t errlen)
+{
+    return id_text(q, Q_RELEASE, id, NULL, "cannot release an event", err, errlen);
+}
+
+/* ---- settling ---- */
+
+int queue_mark_sent(queue *q, int64_t id, const char *sent_at, char *err, size_t errlen)
+{
+    return id_text(q, Q_SENT, id, sent_at, "cannot mark an event sent", err, errlen);
+}
+
+int queue_retry(queue *q, int64_t id, int retry_count, const char *next_attempt_at,
+                const char *last_error, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_RETRY, err, errlen);
+
+    if (s == NULL)
+        return ANON_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, retry_count);
+    bind_text(s, 3, next_attempt_at);
+    bind_text(s, 4, last_error);
+    return run(q, s, "cannot schedule a retry", NULL, err, errlen);
+}
+
+int queue_dead(queue *q, int64_t id, int retry_count, const char *last_error,
+               const char *moved_at, const char *reason, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_TO_DLQ, err, errlen);
+    int rc;
+
+    if (s == NULL)
+        return ANON_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, retry_count);
+    bind_text(s, 3, last_error);
+    bind_text(s, 4, moved_at);
+    bind_text(s, 5, reason);
+    if ((rc = run(q, s, "cannot move an event to the dlq", NULL, err, errlen)) != ANON_OK)
+        return rc;
+    return id_text(q, Q_DELETE, id, NULL, "cannot delete a dead-lettered event", err, errlen);
+}
+
+/* ---- housekeeping ---- */
+
+int queue_expire(queue *q, const char *cutoff, const char *now, const char *reason,
+                 long *ret_n, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_EXPIRE_MOVE, err, errlen);
+    int rc;
+
+    *ret_n = 0;
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, cutoff);
+    bind_text(s, 4, now);
+    bind_text(s, 5, reason);
+    bind_text(s, 6, now);
+    if ((rc = run(q, s, "cannot expire old events", NULL, err, errlen)) != ANON_OK)
+        return rc;
+    if ((s = stmt(q, Q_EXPIRE_DELETE, err, errlen)) == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, cutoff);
+    bind_text(s, 6, now);
+    return run(q, s, "cannot expire old events", ret_n, err, errlen);
+}
+
+int queue_prune_sent(queue *q, const char *cutoff, long *ret_n, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_PRUNE, err, errlen);
+
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, cutoff);
+    return run(q, s, "cannot prune sent events", ret_n, err, errlen);
+}
+
+int queue_record_run(queue *q, const struct queue_run *r, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_RUN, err, errlen);
+    int rc;
+
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, r->started_at);
+    bind_text(s, 2, r->finished_at);
+    sqlite3_bind_int(s, 3, r->exit_code);
+    sqlite3_bind_int64(s, 4, r->sent);
+    sqlite3_bind_int64(s, 5, r->retried);
+    sqlite3_bind_int64(s, 6, r->dead);
+    bind_text(s, 7, r->summary);
+    if ((rc = run(q, s, "cannot record the run", NULL, err, errlen)) != ANON_OK)
+        return rc;
+    if ((s = stmt(q, Q_RUN_TRIM, err, errlen)) == NULL)
+        return ANON_EIO;
+    sqlite3_bind_int64(s, 1, sqlite3_last_insert_rowid(q->db) - QUEUE_RUNS_KEPT);
+    return run(q, s, "cannot trim the runs", NULL, err, errlen);
+}
+
+/* ---- counting ---- */
+
+/* The single number a count(*) statement returns (after its bindings are set). */
+static int count_one(queue *q, sqlite3_stmt *s, int64_t *ret, char *err, size_t errlen)
+{
+    int row, rc = step_row(q, s, "cannot count events", &row, err, errlen);
+
+    if (rc == ANON_OK) {
+        *ret = row ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_reset(s);
+    }
+    return rc;
+}
+
+int queue_count(queue *q, const char *now, struct queue_counts *ret, char *err,
+                size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_COUNT_STATUS, err, errlen);
+    int src, rc;
+
+    memset(ret, 0, sizeof *ret);
+    if (s == NULL)
+        return ANON_EIO;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        int st = queue_status_from_name((const char *)sqlite3_column_text(s, 0));
+
+        if (st >= 0)
+            ret->status[st] = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE)
+        return q_error(q, src, "cannot count events", err, errlen);
+    if ((s = stmt(q, Q_COUNT_DLQ, err, errlen)) == NULL ||
+        (rc = count_one(q, s, &ret->dlq, err, errlen)) != ANON_OK)
+        return s == NULL ? ANON_EIO : rc;
+    if ((s = stmt(q, Q_COUNT_DUE, err, errlen)) == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, now);
+    if ((rc = count_one(q, s, &ret->due_now, err, errlen)) != ANON_OK)
+        return rc;
+    if ((s = stmt(q, Q_COUNT_LAPSED, err, errlen)) == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, now);
+    return count_one(q, s, &ret->lease_lapsed, err, errlen);
+}
+
+int queue_unfinished(queue *q, long *ret_n, char *next, size_t nextlen, char *err,
+                     size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_UNFINISHED, err, errlen);
+    int row, rc;
+
+    *ret_n = 0;
+    next[0] = '\0';
+    if (s == NULL)
+        return ANON_EIO;
+    if ((rc = step_row(q, s, "cannot count pending events", &row, err, errlen)) != ANON_OK)
+        return rc;
+    if (row) {
+        *ret_n = (long)sqlite3_column_int64(s, 0);
+        if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+            snprintf(next, nextlen, "%s", col_text(s, 1));
+    }
+    sqlite3_reset(s);
+    return ANON_OK;
+}
+
+/* ---- the dlq ---- */
+
+static int has_id(queue *q, int which, int64_t id, int *ret_has, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, which, err, errlen);
+    int rc;
+
+    if (s == NULL)
+        return ANON_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    rc = step_row(q, s, "cannot read the spool", ret_has, err, errlen);
+    sqlite3_reset(s);
+    return rc;
+}
+
+int queue_dlq_has(queue *q, int64_t id, int *ret_has, char *err, size_t errlen)
+{
+    return has_id(q, Q_DLQ_HAS, id, ret_has, err, errlen);
+}
+
+int queue_dlq_ids(queue *q, int64_t **ret_ids, size_t *ret_n, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_DLQ_IDS, err, errlen);
+    int64_t *ids = NULL, *grown;
+    size_t n = 0, cap = 0;
+    int src;
+
+    *ret_ids = NULL;
+    *ret_n = 0;
+    if (s == NULL)
+        return ANON_EIO;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            if ((grown = realloc(ids, cap * sizeof *ids)) == NULL) {
+                sqlite3_reset(s);
+                free(ids);
+                return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+            }
+            ids = grown;
+        }
+        ids[n++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE) {
+        free(ids);
+        return q_error(q, src, "cannot read the dlq", err, errlen);
+    }
+    *ret_ids = ids;
+    *ret_n = n;
+    return ANON_OK;
+}
+
+int queue_requeue(queue *q, int64_t id, int64_t *ret_new_id, char *err, size_t errlen)
+{
+    sqlite3_stmt *s;
+    int taken, rc;
+
+    if ((rc = has_id(q, Q_EVENT_HAS, id, &taken, err, errlen)) != ANON_OK)
+        return rc;
+    if ((s = stmt(q, Q_REQUEUE, err, errlen)) == NULL)
+        return ANON_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    if (!taken)
+        sqlite3_bind_int64(s, 2, id);
+    if ((rc = run(q, s, "cannot requeue", NULL, err, errlen)) != ANON_OK)
+        return rc;
+    *ret_new_id = taken ? sqlite3_last_insert_rowid(q->db) : id;
+    return id_text(q, Q_DLQ_DELETE, id, NULL, "cannot delete from the dlq", err, errlen);
+}
+
+int queue_purge(queue *q, int64_t id, long *ret_n, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_DLQ_DELETE, err, errlen);
+
+    if (s == NULL)
+        return ANON_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    return run(q, s, "cannot delete from the dlq", ret_n, err, errlen);
+}

@@ -1,0 +1,180 @@
+/*
+ * queue.h: every change to the spool's rows, in one place (queue.c owns the SQL).
+ *
+ * Internal to the library and its commands, like dma's spool.c: appending,
+ * claiming, settling (sent, retry, dead letter), leases, expiry, pruning, the
+ * runs table, requeue and purge, and the counts per status all go through
+ * here; nothing else in the tree writes a row. The layout is schema/spool.sql.
+ *
+ * Every function returns an anon_status and fills err (err may be NULL) with
+ * "spool PATH: what: SQLite's reason". Functions that change rows do not open a
+ * transaction of their own: the caller brackets them with queue_begin and
+ * queue_commit (or queue_rollback), so that one batch is settled at once.
+ * Times are the wire format (anon_format_ts): they compare as text.
+ */
+#ifndef ANON_QUEUE_H
+#define ANON_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+/* The statuses of an events row (the CHECK of schema/spool.sql). A dead letter is
+ * not a status: it is a row of the dlq table. */
+#define QUEUE_PENDING "pending"
+#define QUEUE_SENDING "sending"
+#define QUEUE_SENT    "sent"
+
+enum queue_status { QUEUE_ST_PENDING, QUEUE_ST_SENDING, QUEUE_ST_SENT, QUEUE_NSTATUS };
+
+/* "pending", "sending", "sent"; NULL out of range. */
+const char *queue_status_name(int status);
+/* The status with that name, or -1. */
+int queue_status_from_name(const char *name);
+
+/*
+ * The lease rule, the one place it is written: a 'sending' row whose lease is
+ * NULL or ends before now (?now in the statement) was claimed by a shipper that
+ * died or hung, and may be claimed again without spending a retry.
+ */
+#define QUEUE_LEASE_LAPSED(now) "(lease_until IS NULL OR lease_until < " now ")"
+
+typedef struct queue queue;
+
+/* Wraps an open connection (the caller keeps owning db; path is copied for messages). */
+int queue_open(sqlite3 *db, const char *path, queue **ret_q, char *err, size_t errlen);
+void queue_close(queue *q);
+sqlite3 *queue_db(queue *q);
+const char *queue_path(const queue *q);
+
+/* BEGIN IMMEDIATE (the write lock, waiting up to the busy timeout), BEGIN (a read
+ * snapshot), COMMIT, ROLLBACK (never fails; harmless outside a transaction). */
+int queue_begin(queue *q, char *err, size_t errlen);
+int queue_begin_read(queue *q, char *err, size_t errlen);
+int queue_commit(queue *q, char *err, size_t errlen);
+void queue_rollback(queue *q);
+
+/* ---- appending ---- */
+
+/* One event as stored: every column an events row and a dlq row share. */
+struct queue_event {
+    const char *uuid;
+    const char *name;              /* "anonymizer_event" */
+    const char *schema_version;
+    const char *session_id;        /* stored as given (a prefix is applied by the caller) */
+    const char *client_version;
+    const char *cpu_architecture;
+    const char *queued_at;         /* the event's ts */
+    const char *parameters;        /* the JSON object, exactly as it will be sent */
+};
+
+/* Inserts ev as a new pending row. ret_dup NULL: a uuid the spool already holds is an
+ * error. ret_dup given: an event whose uuid is already in events or dlq is skipped and
+ * *ret_dup set to 1 (else 0), so a resend stores nothing twice. */
+int queue_append(queue *q, const struct queue_event *ev, int *ret_dup, char *err,
+                 size_t errlen);
+
+/* ---- claiming (the shipper) ---- */
+
+/* Rows a run must not take again: a temporary table of this connection. */
+int queue_seen_init(queue *q, char *err, size_t errlen);
+int queue_mark_seen(queue *q, int64_t id, char *err, size_t errlen);
+
+/* What is due: pending rows whose next attempt is NULL or at most now (any pending row
+ * when flush_now), and sending rows whose lease has lapsed; none already seen. */
+struct queue_due {
+    const char *now;
+    int flush_now;
+};
+
+/* The id of the oldest due row above after_id into *ret_id; 0 when there is none. */
+int queue_next_due(queue *q, const struct queue_due *due, int64_t after_id, int64_t *ret_id,
+                   char *err, size_t errlen);
+
+/* The envelope fields of row id (session_id, client_version, schema_version,
+ * cpu_architecture), malloc'd into hdr[0..3] (the caller frees them). */
+int queue_envelope_fields(queue *q, int64_t id, char *hdr[4], char *err, size_t errlen);
+
+/* A due row as the shipper reads it; the strings are valid during the callback only. */
+struct queue_due_row {
+    int64_t id;
+    int retry_count;
+    const char *queued_at;
+    const char *parameters;
+    const char *name;
+};
+typedef int (*queue_row_fn)(void *ctx, const struct queue_due_row *row);
+
+/* Calls fn for the due rows of the envelope hdr with id >= from_id, in id order, at most
+ * limit of them (pending and lapsed rows merged). fn returning non-zero stops it with
+ * ANON_ENOMEM. */
+int queue_due_rows(queue *q, const struct queue_due *due, const char *const hdr[4],
+                   int64_t from_id, int limit, queue_row_fn fn, void *ctx, char *err,
+                   size_t errlen);
+
+/* pending -> sending, leased until lease_until. */
+int queue_claim(queue *q, int64_t id, const char *lease_until, char *err, size_t errlen);
+/* A claimed row keeps its lease longer (a split batch's halves are still in flight). */
+int queue_extend_lease(queue *q, int64_t id, const char *lease_until, char *err,
+                       size_t errlen);
+/* sending -> pending, nothing spent (offline, run stopped). */
+int queue_release(queue *q, int64_t id, char *err, size_t errlen);
+
+/* ---- settling ---- */
+
+int queue_mark_sent(queue *q, int64_t id, const char *sent_at, char *err, size_t errlen);
+/* -> pending with retry_count, due again at next_attempt_at, last_error recorded. */
+int queue_retry(queue *q, int64_t id, int retry_count, const char *next_attempt_at,
+                const char *last_error, char *err, size_t errlen);
+/* events -> dlq (keeping the id), with retry_count, last_error, moved_at and reason. */
+int queue_dead(queue *q, int64_t id, int retry_count, const char *last_error,
+               const char *moved_at, const char *reason, char *err, size_t errlen);
+
+/* ---- housekeeping ---- */
+
+/* Pending (and lapsed) events queued before cutoff -> dlq with reason; count in *ret_n. */
+int queue_expire(queue *q, const char *cutoff, const char *now, const char *reason,
+                 long *ret_n, char *err, size_t errlen);
+/* Deletes sent rows sent before cutoff; count in *ret_n. */
+int queue_prune_sent(queue *q, const char *cutoff, long *ret_n, char *err, size_t errlen);
+
+/* One shipper run, for the runs table (the last QUEUE_RUNS_KEPT are kept). */
+#define QUEUE_RUNS_KEPT 1000
+struct queue_run {
+    const char *started_at;
+    const char *finished_at;
+    int exit_code;
+    long sent, retried, dead;
+    const char *summary;
+};
+int queue_record_run(queue *q, const struct queue_run *run, char *err, size_t errlen);
+
+/* ---- counting ---- */
+
+struct queue_counts {
+    int64_t status[QUEUE_NSTATUS];  /* rows per status */
+    int64_t dlq;                    /* dead letters */
+    int64_t due_now;                /* pending and due at now */
+    int64_t lease_lapsed;           /* sending with a lapsed lease at now */
+};
+/* Counts at now (the caller opens a read transaction for one snapshot of several reads). */
+int queue_count(queue *q, const char *now, struct queue_counts *ret, char *err,
+                size_t errlen);
+/* Pending and sending rows, and the earliest next attempt ("" when none) into next. */
+int queue_unfinished(queue *q, long *ret_n, char *next, size_t nextlen, char *err,
+                     size_t errlen);
+
+/* ---- the dlq (operator commands) ---- */
+
+/* *ret_has = 1 when id is a dead letter. */
+int queue_dlq_has(queue *q, int64_t id, int *ret_has, char *err, size_t errlen);
+/* Every dead letter's id, ascending, into a malloc'd array (free()). */
+int queue_dlq_ids(queue *q, int64_t **ret_ids, size_t *ret_n, char *err, size_t errlen);
+/* dlq -> events as pending with retry_count 0, keeping its id unless events has it
+ * already (then a new id); the id it has now in *ret_new_id. */
+int queue_requeue(queue *q, int64_t id, int64_t *ret_new_id, char *err, size_t errlen);
+/* Deletes dead letter id (*ret_n: 1, or 0 when it was not there). */
+int queue_purge(queue *q, int64_t id, long *ret_n, char *err, size_t errlen);
+
+#endif
