@@ -20,6 +20,12 @@
 extern "C" {
 #endif
 
+/* The library is built with -fvisibility=hidden: what this header declares is its whole
+ * exported ABI, everything else (internal.h) stays inside libanontelemetry.so. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 /* Status codes. Each maps to a sysexits(3) value (anon_status_exit_code). */
 enum anon_status {
     ANON_OK = 0,
@@ -148,6 +154,10 @@ typedef struct anon_emit_opts {
  * opts may be NULL. ret_uuid may be NULL. */
 int anon_telemetry_emit(const anon_event *ev, const anon_emit_opts *opts,
                         char ret_uuid[ANON_UUID_LEN + 1], char *err, size_t errlen);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
