@@ -2,11 +2,65 @@
 # Runs every unit test binary and every integration test script, adds up their
 # closing "N passed, N failed" lines and ends with the total on one line.
 # A suite that crashes, prints no closing line, or checks nothing counts as one failure.
-#   tests/run.sh [--unit-only]      ANON_BUILD=build (default)  ANON_VALGRIND=1
+#   tests/run.sh [--unit-only] [--suite NAME]...    ANON_BUILD=build (default)  ANON_VALGRIND=1
+# --suite (make test SUITE=NAME) runs only the unit binary or integration script of that
+# name: test_spool or spool.sh exactly, or spool for both; several names may be given
+# (repeated, or separated by spaces or commas). A name that matches nothing is an error
+# (exit 64, nothing run), never an empty green run.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${ANON_BUILD:-build}
 export ANON_BUILD=$BUILD
+
+unit_only=0
+names=""
+# add_names VALUE: the words of one --suite value; only name characters, so that no word
+# is ever expanded as a file pattern
+add_names() {
+    case $1 in *[!A-Za-z0-9_.,\ -]*|'') echo "run.sh: --suite '$1' is not a suite name" >&2; exit 64 ;; esac
+    names="$names $(printf '%s' "$1" | tr ',' ' ')"
+    case $names in *[!\ ]*) ;; *) echo "run.sh: --suite '$1' is not a suite name" >&2; exit 64 ;; esac
+}
+while [ $# -gt 0 ]; do
+    case $1 in
+    --unit-only) unit_only=1; shift ;;
+    --suite) [ $# -ge 2 ] || { echo "run.sh: --suite needs a name" >&2; exit 64; }
+             add_names "$2"; shift 2 ;;
+    --suite=*) add_names "${1#--suite=}"; shift ;;
+    *) echo "run.sh: unknown argument '$1' (use --unit-only, --suite NAME)" >&2; exit 64 ;;
+    esac
+done
+
+# matches NAME FILE: NAME names FILE (test_x or x for a unit binary, x.sh or x for a script)
+matches() {
+    b=${2##*/}
+    [ "$1" = "$b" ] || [ "test_$1" = "$b" ] || [ "$1.sh" = "$b" ]
+}
+# selected FILE: no --suite given, or one of the names names FILE
+selected() {
+    [ -n "$names" ] || return 0
+    for n in $names; do matches "$n" "$1" && return 0; done
+    return 1
+}
+# Every name must name a suite that is there (a built unit binary; an integration script
+# unless --unit-only), checked before anything runs.
+for n in $names; do
+    found=0 all=""
+    for t in "$BUILD"/tests/test_*; do
+        [ -x "$t" ] || continue
+        all="$all ${t##*/}"; matches "$n" "$t" && found=1
+    done
+    if [ "$unit_only" = 0 ]; then
+        for t in tests/integration/*.sh; do
+            [ -f "$t" ] || continue
+            all="$all ${t##*/}"; matches "$n" "$t" && found=1
+        done
+    fi
+    if [ "$found" = 0 ]; then
+        echo "run.sh: no suite named '$n'; there are:${all:- none}" >&2
+        exit 64
+    fi
+done
 total_p=0
 total_f=0
 log=$(mktemp)
@@ -37,6 +91,7 @@ run_suite() {
 
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
+    selected "$t" || continue
     if [ "${ANON_VALGRIND:-0}" = 1 ]; then
         run_suite "valgrind ${t##*/}" valgrind -q --error-exitcode=99 --leak-check=full \
             --errors-for-leak-kinds=definite "$t"
@@ -45,9 +100,10 @@ for t in "$BUILD"/tests/test_*; do
     fi
 done
 
-if [ "${1:-}" != "--unit-only" ]; then
+if [ "$unit_only" = 0 ]; then
     for t in tests/integration/*.sh; do
         [ -f "$t" ] || continue
+        selected "$t" || continue
         run_suite "${t##*/}" bash "$t"
     done
 fi
