@@ -27,12 +27,33 @@ resolve_bin() {
     [ -x "$bin" ] || die 78 "anon-telemetry-ship not found at $bin: run make (or make install), or pass --bin PATH"
 }
 
+# ask_spool_path: the default spool path as the shipper itself would use it, asked of
+# "$bin" (anon-telemetry-ship --print-spool-path), so that there is one rule, the commands'
+# own: $ANON_TELEMETRY_SPOOL, else root's path for root, else $XDG_STATE_HOME when it is an
+# absolute path (a relative one is ignored, as the XDG spec says), else ~/.local/state.
+# Exits 78 when the binary cannot say.
+ask_spool_path() {
+    _p=$("$bin" --print-spool-path) && [ -n "$_p" ] ||
+        die 78 "'$bin --print-spool-path' gave no spool path (an older anon-telemetry-ship?): pass --spool PATH"
+    printf '%s\n' "$_p"
+}
+
 # resolve_spool AS_ROOT: $spool (default: the commands' rule for root (1) or a user (0)),
 # resolved now because neither cron nor systemd passes the installer's environment on.
+# The binary answers for the user that runs it, which is the user the job will run as,
+# except for system units (AS_ROOT 1) written by someone else: root's default cannot be
+# asked for by another user (unless $ANON_TELEMETRY_SPOOL decides it), so that is refused.
 resolve_spool() {
     [ -z "$spool" ] || return 0
-    if [ -n "${ANON_TELEMETRY_SPOOL:-}" ]; then spool=$ANON_TELEMETRY_SPOOL
-    elif [ "$1" = 1 ]; then spool=/var/spool/anon-telemetry/spool.db
-    else spool=${XDG_STATE_HOME:-$HOME/.local/state}/anon-telemetry/spool.db
+    if [ "$1" = 1 ] && [ "$(id -u)" -ne 0 ] && [ -z "${ANON_TELEMETRY_SPOOL:-}" ]; then
+        die 64 "the job runs as root, and only root can ask for root's default spool: run this as root, or pass --spool PATH"
     fi
+    spool=$(ask_spool_path) || exit $?
+}
+
+# user_state_dir: the directory of this user's default spool, whatever $ANON_TELEMETRY_SPOOL
+# says (the commands' rule with it unset), for files that belong next to it (the log).
+user_state_dir() {
+    _p=$(unset ANON_TELEMETRY_SPOOL; ask_spool_path) || exit $?
+    printf '%s\n' "${_p%/*}"
 }

@@ -12,12 +12,15 @@
 # edited directly with --crontab-file FILE: the tests use both, never the real crontab.
 #
 # The spool path is resolved now and written into the entry (cron's environment has no
-# ANON_TELEMETRY_SPOOL or XDG_STATE_HOME): --spool, else $ANON_TELEMETRY_SPOOL, else
-# /var/spool/anon-telemetry/spool.db for root, else ${XDG_STATE_HOME:-$HOME/.local/state}/
-# anon-telemetry/spool.db, the same rule as the commands.
+# ANON_TELEMETRY_SPOOL or XDG_STATE_HOME): --spool, else the shipper's own default, asked
+# of it (anon-telemetry-ship --print-spool-path): $ANON_TELEMETRY_SPOOL, else
+# /var/spool/anon-telemetry/spool.db for root, else $XDG_STATE_HOME (when absolute) or
+# ~/.local/state, then /anon-telemetry/spool.db. The log goes to /var/log for root, else
+# next to that default spool.
 #
 # Exit status: 0 done (also: nothing to remove), 64 bad usage, 69 no crontab command,
-# 78 anon-telemetry-ship not found, 1 the crontab could not be read or written.
+# 78 anon-telemetry-ship not found (or it cannot tell its default spool), 1 the crontab
+# could not be read or written.
 set -eu
 
 BEGIN_MARK='# BEGIN anon-telemetry-ship (managed by install-cron.sh; this block is replaced on reinstall)'
@@ -44,7 +47,7 @@ while [ $# -gt 0 ]; do
     --crontab-file) [ $# -ge 2 ] || usage; file=$2; shift 2 ;;
     --uninstall) uninstall=1; shift ;;
     --dry-run) dry=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; for a in "$@"; do extra="$extra $(q "$a")"; done; break ;;
     *) echo "install-cron: unknown argument '$1'" >&2; usage ;;
     esac
@@ -106,7 +109,7 @@ resolve_bin
 if [ "$(id -u)" -eq 0 ]; then resolve_spool 1; else resolve_spool 0; fi
 if [ -z "$log" ]; then
     if [ "$(id -u)" -eq 0 ]; then log=/var/log/anon-telemetry-ship.log
-    else log=${XDG_STATE_HOME:-$HOME/.local/state}/anon-telemetry/ship.log
+    else log=$(user_state_dir)/ship.log || exit $?
     fi
 fi
 

@@ -12,12 +12,16 @@
 # rewrites the same files (idempotent). --no-start only writes the files. The systemctl
 # command can be replaced with SYSTEMCTL=/path/to/command (the tests do).
 #
-# The spool path is resolved now and written into ExecStart: --spool, else
-# $ANON_TELEMETRY_SPOOL, else /var/spool/anon-telemetry/spool.db (system units run as
-# root), or with --user ${XDG_STATE_HOME:-$HOME/.local/state}/anon-telemetry/spool.db.
+# The spool path is resolved now and written into ExecStart: --spool, else the shipper's
+# own default, asked of it (anon-telemetry-ship --print-spool-path) as the user the units
+# run as: $ANON_TELEMETRY_SPOOL, else /var/spool/anon-telemetry/spool.db for root (system
+# units), else with --user $XDG_STATE_HOME (when absolute) or ~/.local/state, then
+# /anon-telemetry/spool.db. Writing system units as another user needs --spool (or
+# $ANON_TELEMETRY_SPOOL): only root can ask for root's default.
 # The shipper's messages go to the journal: journalctl [--user] -u anon-telemetry-ship.
 #
-# Exit status: 0 done, 64 bad usage, 78 anon-telemetry-ship not found, 1 other failure.
+# Exit status: 0 done, 64 bad usage, 78 anon-telemetry-ship not found (or it cannot tell its
+# default spool), 1 other failure.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +48,7 @@ while [ $# -gt 0 ]; do
     --unit-dir) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
     --no-start) start=0; shift ;;
     --uninstall) uninstall=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; for a in "$@"; do extra="$extra $(u "$a")"; done; break ;;
     *) echo "install-systemd: unknown argument '$1'" >&2; usage ;;
     esac

@@ -94,10 +94,58 @@ run "$CRON" $common --dry-run
 check_match "--dry-run prints the entry" "^\*/10 \* \* \* \* '$T/ship'" "$(printf '%s\n' "$out" | grep ship)"
 check "--dry-run changes nothing" cmp -s "$T/after" "$T/crontab"
 
-# ---- the default spool path is resolved now, as the commands resolve it
-run env ANON_TELEMETRY_SPOOL="$T/env spool.db" "$CRON" --bin "$T/ship" --log - --dry-run
+# ---- the default spool path is resolved now, as the commands resolve it: the installer
+# asks the real shipper (anon-telemetry-ship --print-spool-path) instead of a rule of its own
+run env ANON_TELEMETRY_SPOOL="$T/env spool.db" "$CRON" --bin "$SHIP_BIN" --log - --dry-run
 check_match "default spool from \$ANON_TELEMETRY_SPOOL" "--spool '$T/env spool.db'$" \
     "$(printf '%s\n' "$out" | grep ship)"
+
+# As a user (for root the rule is root's path whatever XDG_STATE_HOME says): as root, the
+# cases run as nobody. The C rule's own answer is where anon-telemetry-spool, run in the
+# same environment, creates the spool; the installer must choose that same file.
+chmod 711 "$T"
+X=$T/xdg
+mkdir -p "$X/home"
+[ "$(id -u)" -ne 0 ] || chown -R 65534:65534 "$X"
+as_user() {
+    if [ "$(id -u)" -eq 0 ]; then (cd "$X" && setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@")
+    else (cd "$X" && "$@"); fi
+}
+event='{"task":"batch","taskStatus":"completed","transformationType":"redact","entityDetectorModel":"d","entityValidatorModel":"v","entityAugmenterModel":"a"}'
+# c_rule_spool XDG_STATE_HOME: the spool anon-telemetry-spool creates as that user
+c_rule_spool() {
+    rm -rf "$X/home/.local" "$X/state" "$X/rel"
+    printf '%s\n' "$event" | as_user env HOME="$X/home" XDG_STATE_HOME="$1" "$SPOOL_BIN" >/dev/null 2>"$T/spool.err"
+    find "$X" -name spool.db
+}
+# installer_spool XDG_STATE_HOME: install-cron's entry as that user ($entry), its spool ($chosen)
+installer_spool() {
+    run as_user env HOME="$X/home" XDG_STATE_HOME="$1" "$CRON" --bin "$SHIP_BIN" \
+        --crontab-file "$X/tab" --dry-run
+    entry=$(printf '%s\n' "$out" | grep -v '^#')
+    chosen=$(printf '%s\n' "$entry" | sed -n "s/.* --spool '\([^']*\)'.*/\1/p")
+}
+
+c_rel=$(c_rule_spool rel/state)
+check_eq "relative XDG_STATE_HOME: the C rule ignores it" "$X/home/.local/state/anon-telemetry/spool.db" "$c_rel"
+installer_spool rel/state
+check_eq "relative XDG_STATE_HOME: the installer exits 0" 0 "$rc"
+check_eq "relative XDG_STATE_HOME: the installer chooses the C rule's spool" "$c_rel" "$chosen"
+check_match "relative XDG_STATE_HOME: the log goes next to that spool, not under rel/" \
+    ">>'$X/home/.local/state/anon-telemetry/ship.log' 2>&1$" "$entry"
+check "relative XDG_STATE_HOME: nothing created under it" test ! -e "$X/rel"
+c_abs=$(c_rule_spool "$X/state")
+check_eq "absolute XDG_STATE_HOME: the C rule uses it" "$X/state/anon-telemetry/spool.db" "$c_abs"
+installer_spool "$X/state"
+check_eq "absolute XDG_STATE_HOME: so does the installer" "$c_abs" "$chosen"
+check_match "absolute XDG_STATE_HOME: the log is there too" ">>'$X/state/anon-telemetry/ship.log' 2>&1$" \
+    "$entry"
+
+# a shipper that cannot answer (one from before --print-spool-path) stops the installer
+printf '#!/bin/sh\necho "unknown option: $1" >&2\nexit 64\n' > "$T/old-ship"; chmod +x "$T/old-ship"
+run "$CRON" --bin "$T/old-ship" --log - --dry-run
+check_eq "a shipper that cannot tell the default spool: exit 78" 78 "$rc"
+check_match "and the installer says to pass --spool" "print-spool-path.*--spool PATH" "$err"
 
 # ---- errors
 # shellcheck disable=SC2086
@@ -151,5 +199,22 @@ check "the units are gone" test ! -e "$U/anon-telemetry-ship.service" -a ! -e "$
 check_match "uninstall disables the timer" "^disable --now anon-telemetry-ship.timer" "$(cat "$T/systemctl.log")"
 run "$SYSD" --every 7x --unit-dir "$U" --bin "$T/ship"
 check_eq "install-systemd bad --every" 64 "$rc"
+# system units run as root: their default spool is root's, asked of the shipper as root;
+# a user writing them (--unit-dir) cannot ask for root's, so must say --spool
+if [ "$(id -u)" -eq 0 ]; then
+    run "$SYSD" --unit-dir "$T/sunits" --bin "$SHIP_BIN" --no-start
+    check_eq "system units by root: root's default spool" \
+        "ExecStart=\"$SHIP_BIN\" --spool \"/var/spool/anon-telemetry/spool.db\"" \
+        "$(grep '^ExecStart=' "$T/sunits/anon-telemetry-ship.service")"
+fi
+run as_user env HOME="$X/home" "$SYSD" --unit-dir "$X/sunits" --bin "$SHIP_BIN" --no-start
+check_eq "system units by a user without --spool: bad usage" 64 "$rc"
+check_match "saying to run as root or pass --spool" "root.*--spool PATH" "$err"
+check "and no units written" test ! -e "$X/sunits"
+run as_user env HOME="$X/home" XDG_STATE_HOME=rel/state "$SYSD" --user --unit-dir "$X/uunits" \
+    --bin "$SHIP_BIN" --no-start
+check_eq "--user units, relative XDG_STATE_HOME: the C rule's spool" \
+    "ExecStart=\"$SHIP_BIN\" --spool \"$X/home/.local/state/anon-telemetry/spool.db\"" \
+    "$(grep '^ExecStart=' "$X/uunits/anon-telemetry-ship.service" 2>/dev/null)"
 
 finish
