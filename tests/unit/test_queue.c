@@ -1,0 +1,142 @@
+/*
+ * test_queue.c: the queue module (spool/queue.c): one lease rule for the shipper and
+ * for status, duplicate-skipping appends, dead-lettering keeps every column, requeue
+ * and purge.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "queue.h"
+#include "test.h"
+
+static char errbuf[ANON_ERRLEN];
+
+static struct queue_event ev(const char *uuid)
+{
+    struct queue_event e = {uuid, "anonymizer_event", "1.7", "sess", "1.0", "x86_64",
+                            "2026-05-11T12:00:00.000Z", "{\"a\":-1.0}"};
+    return e;
+}
+
+static long long one(queue *q, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = -999;
+
+    if (sqlite3_prepare_v2(queue_db(q), sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int count_rows(void *ctx, const struct queue_due_row *row)
+{
+    (void)row;
+    ++*(int *)ctx;
+    return 0;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/test_queue.XXXXXX", path[300];
+    anon_spool *sp = NULL;
+    struct queue_counts c;
+    queue *q;
+    int64_t id = -1, next = -1;
+    int dup = -1, has = -1, n = 0;
+    long changed = -1;
+    const char *lease = "2026-05-11T12:00:10.000Z";
+    char *hdr[4] = {NULL};
+    struct queue_event e;
+
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    snprintf(path, sizeof path, "%s/s.db", dir);
+    T_EQ_INT(anon_spool_open(path, &sp, errbuf, sizeof errbuf), ANON_OK);
+    if (sp == NULL)
+        return t_done();
+    q = anon_spool_queue(sp);
+
+    /* append, and a duplicate uuid skipped */
+    e = ev("00000000-0000-4000-8000-000000000001");
+    T_EQ_INT(queue_begin(q, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(queue_append(q, &e, &dup, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(dup, 0);
+    T_EQ_INT(queue_append(q, &e, &dup, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(dup, 1);
+    /* without ret_dup a duplicate is an error, and nothing else changes */
+    T_CHECK(queue_append(q, &e, NULL, errbuf, sizeof errbuf) != ANON_OK);
+    T_CHECK(strstr(errbuf, "UNIQUE") != NULL);
+    T_EQ_INT(queue_commit(q, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(one(q, "SELECT count(*) FROM events"), 1);
+
+    /* the lease rule, at its boundary, is the same for the shipper and for status */
+    T_EQ_INT(queue_seen_init(q, errbuf, sizeof errbuf), ANON_OK);
+    id = one(q, "SELECT id FROM events");
+    T_EQ_INT(queue_claim(q, id, lease, errbuf, sizeof errbuf), ANON_OK);
+    {
+        struct queue_due at = {lease, 0}, after = {"2026-05-11T12:00:10.001Z", 0};
+
+        T_EQ_INT(queue_next_due(q, &at, 0, &next, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(next, 0);
+        T_EQ_INT(queue_count(q, lease, &c, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(c.lease_lapsed, 0);
+        T_EQ_INT(c.status[QUEUE_ST_SENDING], 1);
+        T_EQ_INT(queue_next_due(q, &after, 0, &next, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(next, id);
+        T_EQ_INT(queue_count(q, after.now, &c, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(c.lease_lapsed, 1);
+        T_EQ_INT(queue_envelope_fields(q, id, hdr, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_STR(hdr[0], "sess");
+        T_EQ_STR(hdr[3], "x86_64");
+        T_EQ_INT(queue_due_rows(q, &after, (const char *const *)hdr, 0, 50, count_rows, &n,
+                                errbuf, sizeof errbuf),
+                 ANON_OK);
+        T_EQ_INT(n, 1);
+        for (int i = 0; i < 4; i++)
+            free(hdr[i]);
+    }
+
+    /* dead-lettering keeps every shared column, and the id; a dlq uuid is a duplicate */
+    T_EQ_INT(queue_begin(q, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(queue_dead(q, id, 4, "HTTP 503", "2026-05-11T13:00:00.000Z",
+                        "retries exhausted: HTTP 503", errbuf, sizeof errbuf),
+             ANON_OK);
+    T_EQ_INT(queue_append(q, &e, &dup, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(dup, 1);
+    T_EQ_INT(queue_commit(q, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(one(q, "SELECT count(*) FROM events"), 0);
+    T_EQ_INT(one(q, "SELECT count(*) FROM dlq WHERE id = (SELECT max(id) FROM dlq)"
+                    " AND uuid = '00000000-0000-4000-8000-000000000001' AND name ="
+                    " 'anonymizer_event' AND schema_version = '1.7' AND session_id = 'sess'"
+                    " AND client_version = '1.0' AND cpu_architecture = 'x86_64' AND"
+                    " queued_at = '2026-05-11T12:00:00.000Z' AND parameters = '{\"a\":-1.0}'"
+                    " AND retry_count = 4 AND reason = 'retries exhausted: HTTP 503'"),
+             1);
+    T_EQ_INT(queue_dlq_has(q, id, &has, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(has, 1);
+
+    /* requeue keeps the id when it is free; purge of an absent id changes nothing */
+    T_EQ_INT(queue_begin(q, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(queue_requeue(q, id, &next, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(next, id);
+    T_EQ_INT(queue_purge(q, id, &changed, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(changed, 0);
+    T_EQ_INT(queue_commit(q, errbuf, sizeof errbuf), ANON_OK);
+    T_EQ_INT(one(q, "SELECT count(*) FROM events WHERE status = 'pending' AND retry_count = 0"), 1);
+    T_EQ_INT(one(q, "SELECT count(*) FROM dlq"), 0);
+
+    /* names of the statuses */
+    T_EQ_STR(queue_status_name(QUEUE_ST_SENT), "sent");
+    T_EQ_INT(queue_status_from_name("sending"), QUEUE_ST_SENDING);
+    T_EQ_INT(queue_status_from_name("dlq"), -1);
+    T_CHECK(queue_status_name(QUEUE_NSTATUS) == NULL);
+
+    anon_spool_close(sp);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    T_EQ_INT(system(path), 0);
+    return t_done();
+}
