@@ -82,7 +82,11 @@ static const struct field fields[] = {
 
 #define NFIELDS (sizeof fields / sizeof fields[0])
 #define MAX_HOSTS 64              /* modelHosts entries: one per model provider */
-#define INT_LIMIT 9007199254740992.0 /* 2^53: every JSON integer up to here is exact */
+/* The largest integer accepted, 2^53 - 1 (I-JSON, RFC 7493): every integer up to it is a
+ * double exactly, and no other integer's double is the same, so a reader that parses JSON
+ * numbers as doubles gets it back exactly. 2^53 itself is refused: 2^53 + 1 rounds to it. */
+#define INT_MAX_SAFE 9007199254740991LL
+#define INT_RANGE "(at most +-9007199254740991, 2^53 - 1: a larger one would be rounded)"
 
 struct value {
     int set;
@@ -244,6 +248,9 @@ int anon_event_set_int(anon_event *ev, const char *key, int64_t value, char *err
 
     if ((rc = lookup(key, F_INT, &i, err, errlen)) != ANON_OK)
         return rc;
+    if (value > INT_MAX_SAFE || value < -INT_MAX_SAFE)
+        return anon_seterr(err, errlen, ANON_EINVAL, "%s: integer %lld out of range " INT_RANGE,
+                           key, (long long)value);
     if (fields[i].type == F_NUMBER)     /* an integer is a fine float, as in Python */
         return anon_event_set_number(ev, key, (double)value, err, errlen);
     clear_value(&ev->v[i]);
@@ -341,10 +348,158 @@ static const char *json_kind(const cJSON *j)
     return "an invalid value";
 }
 
-static int set_from_json(anon_event *ev, int i, const char *key, const cJSON *j, char *err,
-                         size_t errlen)
+/*
+ * The raw text of the values. cJSON keeps a number only as a double, which has already
+ * rounded 9007199254740993 to 9007199254740992: the integer checks read the number's own
+ * text instead. raw_next walks the top-level object's members in the order cJSON lists
+ * them; cJSON has validated the text already, so this only finds where values start and
+ * end.
+ */
+struct raw_cursor {
+    const char *p, *end;
+};
+
+static const char *raw_ws(const char *p, const char *end)
+{
+    while (p < end && (unsigned char)*p <= 32) /* what cJSON skips as white space */
+        p++;
+    return p;
+}
+
+/* p at a string's opening quote: just past its closing one. */
+static const char *raw_string(const char *p, const char *end)
+{
+    for (p++; p < end && *p != '"'; p++)
+        if (*p == '\\')
+            p++;
+    return p < end ? p + 1 : end;
+}
+
+/* p at a value: just past it. */
+static const char *raw_value(const char *p, const char *end)
+{
+    int depth = 0;
+
+    while (p < end) {
+        if (*p == '"') {
+            p = raw_string(p, end);
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+            p++;
+        } else if (depth == 0) {
+            /* a number, true, false or null: up to the next separator */
+            while (p < end && *p != ',' && *p != '}' && *p != ']' && (unsigned char)*p > 32)
+                p++;
+            return p;
+        } else {
+            p++;
+        }
+        if (depth <= 0)
+            return p;
+    }
+    return p;
+}
+
+/* The next member's value text into *ret_v, *ret_len: 0, or -1 when there is none. */
+static int raw_next(struct raw_cursor *c, const char **ret_v, size_t *ret_len)
+{
+    const char *p = raw_ws(c->p, c->end);
+
+    if (p < c->end && (*p == '{' || *p == ','))
+        p = raw_ws(p + 1, c->end);
+    if (p >= c->end || *p != '"')
+        return -1;
+    p = raw_ws(raw_string(p, c->end), c->end);
+    if (p >= c->end || *p != ':')
+        return -1;
+    p = raw_ws(p + 1, c->end);
+    *ret_v = p;
+    c->p = raw_value(p, c->end);
+    *ret_len = (size_t)(c->p - p);
+    return 0;
+}
+
+/*
+ * The integer a JSON number's text denotes, computed from the digits, never through a
+ * double: 1 with *ret set; 0 when it is not an integer (a fraction, however small);
+ * -1 when it is an integer beyond +-INT_MAX_SAFE. "1e3" and "1000.0" are 1000.
+ */
+static int raw_integer(const char *s, size_t len, int64_t *ret)
+{
+    const char *p = s, *end = s + len;
+    char sig[16];          /* the first significant digits: more make it out of range */
+    size_t nsig = 0, last_nz = 0;
+    long mag = 0;          /* the value is 0.<significant digits> x 10^mag */
+    long e = 0;
+    int neg = 0, eneg = 0, frac = 0;
+    int64_t v = 0;
+
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    for (; p < end && ((*p >= '0' && *p <= '9') || (*p == '.' && !frac)); p++) {
+        if (*p == '.') {
+            frac = 1;
+            continue;
+        }
+        if (nsig == 0 && *p == '0') {   /* a leading zero */
+            if (frac)
+                mag--;
+            continue;
+        }
+        if (nsig < sizeof(sig))
+            sig[nsig] = *p;
+        nsig++;
+        if (*p != '0')
+            last_nz = nsig;
+        if (!frac)
+            mag++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        for (; p < end && *p >= '0' && *p <= '9'; p++)
+            if (e < 1000000)           /* far past any integer in range */
+                e = e * 10 + (*p - '0');
+        mag += eneg ? -e : e;
+    }
+    if (last_nz == 0) {                 /* every digit is zero */
+        *ret = 0;
+        return 1;
+    }
+    if (mag < (long)last_nz)            /* a nonzero digit after the point */
+        return 0;
+    if (mag > 16)                       /* more digits than 2^53 - 1 has */
+        return -1;
+    for (long k = 0; k < mag; k++)
+        v = v * 10 + ((size_t)k < last_nz ? sig[k] - '0' : 0);
+    if (v > INT_MAX_SAFE)
+        return -1;
+    *ret = neg ? -v : v;
+    return 1;
+}
+
+static int raw_has_any(const char *s, size_t len, const char *set)
+{
+    for (size_t k = 0; k < len; k++)
+        if (strchr(set, s[k]) != NULL)
+            return 1;
+    return 0;
+}
+
+/* A number's text for a message: short, and only [0-9.eE+-] anyway. */
+#define RAW_SHOWN(raw, len) (int)((len) > 40 ? 40 : (len)), (raw), (len) > 40 ? "..." : ""
+
+static int set_from_json(anon_event *ev, int i, const char *key, const cJSON *j,
+                         const char *raw, size_t rawlen, char *err, size_t errlen)
 {
     const struct field *f = &fields[i];
+    int64_t iv;
 
     switch (f->type) {
     case F_ENUM:
@@ -355,15 +510,22 @@ static int set_from_json(anon_event *ev, int i, const char *key, const cJSON *j,
     case F_INT:
         if (!cJSON_IsNumber(j))
             break;
-        if (j->valuedouble != floor(j->valuedouble))
-            return anon_seterr(err, errlen, ANON_EINVAL, "%s: expected an integer, got %g", key,
-                               j->valuedouble);
-        if (fabs(j->valuedouble) > INT_LIMIT)
-            return anon_seterr(err, errlen, ANON_EINVAL, "%s: integer out of range", key);
-        return anon_event_set_int(ev, key, (int64_t)j->valuedouble, err, errlen);
+        switch (raw_integer(raw, rawlen, &iv)) {
+        case 0:
+            return anon_seterr(err, errlen, ANON_EINVAL, "%s: expected an integer, got %.*s%s",
+                               key, RAW_SHOWN(raw, rawlen));
+        case -1:
+            return anon_seterr(err, errlen, ANON_EINVAL, "%s: integer %.*s%s out of range "
+                               INT_RANGE, key, RAW_SHOWN(raw, rawlen));
+        }
+        return anon_event_set_int(ev, key, iv, err, errlen);
     case F_NUMBER:
         if (!cJSON_IsNumber(j))
             break;
+        /* A float may round, but a number written as an integer must not change value. */
+        if (!raw_has_any(raw, rawlen, ".eE") && raw_integer(raw, rawlen, &iv) < 0)
+            return anon_seterr(err, errlen, ANON_EINVAL, "%s: integer %.*s%s out of range "
+                               INT_RANGE, key, RAW_SHOWN(raw, rawlen));
         return anon_event_set_number(ev, key, j->valuedouble, err, errlen);
     case F_BOOL:
         if (!cJSON_IsBool(j))
@@ -421,6 +583,7 @@ int anon_event_parse_value(const char *json, size_t len, const char **ret_end,
     anon_event *ev = NULL;
     const cJSON *item;
     const char *end = NULL;
+    struct raw_cursor raw;
     int seen[NFIELDS] = {0};
     int rc;
 
@@ -451,8 +614,21 @@ int anon_event_parse_value(const char *json, size_t len, const char **ret_end,
         rc = anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
         goto done;
     }
+    raw.p = json;
+    raw.end = end;
+    if (end - json >= 3 && memcmp(json, "\xEF\xBB\xBF", 3) == 0)
+        raw.p += 3;                     /* a byte order mark, which cJSON skips too */
     cJSON_ArrayForEach(item, root) {
+        const char *rawv;
+        size_t rawlen;
         int i = find_field(item->string);
+
+        if (raw_next(&raw, &rawv, &rawlen) != 0) {
+            /* cJSON accepted what this walk cannot follow: refuse rather than guess */
+            rc = anon_seterr(err, errlen, ANON_EINVAL, "%s: cannot read the value's text",
+                             item->string);
+            goto done;
+        }
         if (i < 0) {
             rc = anon_seterr(err, errlen, ANON_EINVAL, "%s: unknown field", item->string);
             goto done;
@@ -462,7 +638,7 @@ int anon_event_parse_value(const char *json, size_t len, const char **ret_end,
                              item->string, fields[i].alias, fields[i].name);
             goto done;
         }
-        rc = set_from_json(ev, i, item->string, item, err, errlen);
+        rc = set_from_json(ev, i, item->string, item, rawv, rawlen, err, errlen);
         if (rc != ANON_OK)
             goto done;
     }

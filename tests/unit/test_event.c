@@ -213,6 +213,68 @@ static void test_bad_input(void)
     T_EQ_INT(parse("{" REQ ",\"jobDurationSec\":NaN}"), ANON_EINVAL);
 }
 
+/* Item 17: integers are read from their text, never through a double that has already
+ * rounded them; the largest accepted is 2^53 - 1 (I-JSON), and 2^53 is refused since
+ * 2^53 + 1 reads as the same double. */
+static void test_big_integers(void)
+{
+    char *out;
+
+    T_EQ_INT(parse("{" REQ ",\"numInputRecords\":9007199254740993}"), ANON_EINVAL);
+    T_CHECK(err_has("numInputRecords: integer 9007199254740993 out of range"));
+    T_EQ_INT(parse("{" REQ ",\"numInputRecords\":-9007199254740993}"), ANON_EINVAL);
+    T_CHECK(err_has("numInputRecords: integer -9007199254740993 out of range"));
+    T_EQ_INT(parse("{" REQ ",\"num_input_records\":9007199254740992}"), ANON_EINVAL);
+    T_CHECK(err_has("num_input_records: integer 9007199254740992 out of range"));
+    T_EQ_INT(parse("{" REQ ",\"numInputRecords\":-9007199254740992}"), ANON_EINVAL);
+    T_EQ_INT(parse("{" REQ ",\"numInputRecords\":90071992547409930000}"), ANON_EINVAL);
+    T_EQ_INT(parse("{" REQ ",\"numInputRecords\":9.007199254740993e15}"), ANON_EINVAL);
+    T_CHECK(err_has("out of range"));
+    T_EQ_INT(parse("{" REQ ",\"numInputRecords\":9007199254740991.0000000001}"), ANON_EINVAL);
+    T_CHECK(err_has("numInputRecords: expected an integer, got 9007199254740991.0000000001"));
+    /* a fraction too small for a double to keep is still a fraction */
+    T_EQ_INT(parse("{" REQ ",\"numInputRecords\":1.0000000000000000001}"), ANON_EINVAL);
+    T_CHECK(err_has("expected an integer"));
+    T_EQ_INT(parse("{" REQ ",\"numInputRecords\":1e-400}"), ANON_EINVAL);
+
+    /* 2^53 - 1 and its negative are kept exactly, whatever way they are written */
+    out = params_of("{" REQ ",\"numInputRecords\":9007199254740991,"
+                    "\"numFailureRecords\":-9007199254740991,"
+                    "\"avgTokensPerRecord\":  90071992547409.91e2 ,"
+                    "\"maxRepairIterations\":0.00e-7,\"numSuccessRecords\":1E3}");
+    T_CHECK(out != NULL && strstr(out, "\"numInputRecords\":9007199254740991,") != NULL);
+    T_CHECK(out != NULL && strstr(out, "\"numFailureRecords\":-9007199254740991,") != NULL);
+    T_CHECK(out != NULL && strstr(out, "\"avgTokensPerRecord\":9007199254740991,") != NULL);
+    T_CHECK(out != NULL && strstr(out, "\"maxRepairIterations\":0,") != NULL);
+    T_CHECK(out != NULL && strstr(out, "\"numSuccessRecords\":1000,") != NULL);
+    free(out);
+    /* the text of each member is found past strings holding quotes, braces and commas */
+    T_EQ_INT(parse("{\"judgeModel\":\"a\\\",}]{[\"," REQ ",\"modelHosts\":[\"x,}\",\"]\"],"
+                   "\"numInputRecords\":9007199254740993}"), ANON_EINVAL);
+    T_CHECK(err_has("numInputRecords: integer 9007199254740993 out of range"));
+    T_EQ_INT(parse("\xEF\xBB\xBF {" REQ ",\"numInputRecords\" : 9007199254740993 }"), ANON_EINVAL);
+    T_CHECK(err_has("numInputRecords: integer 9007199254740993 out of range"));
+
+    /* a float field: a number written as an integer must not change either */
+    T_EQ_INT(parse("{" REQ ",\"jobDurationSec\":9007199254740993}"), ANON_EINVAL);
+    T_CHECK(err_has("jobDurationSec: integer 9007199254740993 out of range"));
+    T_EQ_INT(parse("{" REQ ",\"jobDurationSec\":9007199254740991}"), ANON_OK);
+    T_EQ_INT(parse("{" REQ ",\"jobDurationSec\":1e+16}"), ANON_OK);  /* a float, as written */
+
+    /* the C setter follows the same rule */
+    {
+        anon_event *ev = anon_event_new();
+        T_EQ_INT(anon_event_set_int(ev, "numInputRecords", 9007199254740992LL, errbuf,
+                                    sizeof errbuf), ANON_EINVAL);
+        T_CHECK(err_has("numInputRecords: integer 9007199254740992 out of range"));
+        T_EQ_INT(anon_event_set_int(ev, "numInputRecords", -9007199254740992LL, NULL, 0),
+                 ANON_EINVAL);
+        T_EQ_INT(anon_event_set_int(ev, "numInputRecords", 9007199254740991LL, NULL, 0), ANON_OK);
+        T_EQ_INT(anon_event_set_int(ev, "jobDurationSec", INT64_MAX, NULL, 0), ANON_EINVAL);
+        anon_event_free(ev);
+    }
+}
+
 static void test_setters(void)
 {
     anon_event *ev = anon_event_new();
@@ -441,6 +503,7 @@ int main(void)
     test_deployment_type_env();
     test_required();
     test_bad_input();
+    test_big_integers();
     test_setters();
     test_env();
     test_helpers();
