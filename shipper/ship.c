@@ -570,7 +570,7 @@ static int open_http(struct run *r)
         .connect_timeout_ms = (long)(r->o->connect_timeout * 1000.0),
         .timeout_ms = (long)(r->o->timeout * 1000.0),
         .parallel = r->o->parallel,
-        .user_agent = "anon-telemetry-ship/1",
+        .user_agent = "anon-telemetry-ship/" ANON_TELEMETRY_VERSION,
     };
 
     if (http_open(&ho, &r->http, err, sizeof(err)) != 0) {

@@ -48,6 +48,12 @@ enum anon_status {
 #define ANON_NOT_APPLICABLE  "not_applicable"
 #define ANON_UUID_LEN        36
 
+/* The project's one version number: every command's --version, the shipper's User-Agent. */
+#define ANON_TELEMETRY_VERSION "0.8.0"
+/* The version the library was built as (a program may have been compiled with another
+ * header): ANON_TELEMETRY_VERSION of the library's own build. */
+const char *anon_version(void);
+
 /* The sysexits(3) exit status a command should use for a status. */
 int anon_status_exit_code(int status);
 /* A short constant name for a status ("ok", "invalid input", ...). */

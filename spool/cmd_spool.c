@@ -6,30 +6,57 @@
  * validated before any is stored, then all are stored in one transaction, and
  * each stored event's uuid is printed on its own line.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "internal.h"
 
 #define MAX_INPUT (64u << 20)    /* events are small; a bigger input is a mistake */
 
-static const char usage_text[] =
-    "usage: anon-telemetry-spool [--spool PATH] [--session-id ID] [--client-version V]\n"
-    "                            [--no-emit-telemetry] < events.json\n"
-    "Queues anonymizer_event parameters (one JSON object or JSON Lines) in the spool\n"
-    "and prints each stored event's uuid.\n"
-    "  --spool PATH          spool file (default: $ANON_TELEMETRY_SPOOL, else\n"
-    "                        /var/spool/anon-telemetry/spool.db for root, else\n"
-    "                        ${XDG_STATE_HOME:-~/.local/state}/anon-telemetry/spool.db)\n"
-    "  --session-id ID       session id (NEMO_SESSION_PREFIX is prepended); default random\n"
-    "  --client-version V    version of the emitting product (default: undefined)\n"
-    "  --no-emit-telemetry   store nothing for this run\n"
-    "exit: 0 stored (or telemetry disabled), 64 usage, 65 bad input, 73 cannot create,\n"
-    "      74 spool I/O error, 77 unsafe spool directory\n";
+/* The command line (spool/cli.h): one command, these options. */
+enum { OPT_SPOOL, OPT_SESSION, OPT_CLIENT, OPT_NO_EMIT, OPT_HELP, OPT_VERSION };
+
+static const cli_opt options[] = {
+    /* id           name                 short  value  flags          help */
+    {OPT_SPOOL,     "spool",               0,  "PATH", CLI_NONEMPTY,
+     "spool file (default: $ANON_TELEMETRY_SPOOL, else\n"
+     "/var/spool/anon-telemetry/spool.db for root, else\n"
+     "${XDG_STATE_HOME:-~/.local/state}/anon-telemetry/spool.db)"},
+    {OPT_SESSION,   "session-id",          0,  "ID",   0,
+     "session id (NEMO_SESSION_PREFIX is prepended); default random"},
+    {OPT_CLIENT,    "client-version",      0,  "V",    0,
+     "version of the emitting product (default: undefined)"},
+    {OPT_NO_EMIT,   "no-emit-telemetry",   0,  NULL,   0,
+     "store nothing for this run"},
+    {OPT_HELP,      "help",              'h',  NULL,   CLI_GLOBAL | CLI_HELP,
+     "this text"},
+    {OPT_VERSION,   "version",             0,  NULL,   CLI_GLOBAL | CLI_VERSION,
+     "print the version, and exit"},
+};
+
+static const cli_cmd commands[] = {
+    /* words  options                                                    writes args handler */
+    {"", CLI_OPT(OPT_SPOOL) | CLI_OPT(OPT_SESSION) | CLI_OPT(OPT_CLIENT) | CLI_OPT(OPT_NO_EMIT),
+     1, 0, -1, NULL,
+     "[--spool PATH] [--session-id ID] [--client-version V]\n[--no-emit-telemetry] < events.json",
+     "queue events"},
+};
+
+static const cli_spec spec = {
+    .prog = "anon-telemetry-spool",
+    .opts = options,
+    .nopts = sizeof options / sizeof options[0],
+    .cmds = commands,
+    .ncmds = 1,
+    .about = "Queues anonymizer_event parameters (one JSON object or JSON Lines) in the spool\n"
+             "and prints each stored event's uuid.\n",
+    .epilog = "exit: 0 stored (or telemetry disabled), 64 usage, 65 bad input, 73 cannot create,\n"
+              "      74 spool I/O error, 77 unsafe spool directory\n",
+};
 
 static const char *prog = "anon-telemetry-spool";
 
@@ -124,40 +151,28 @@ done:
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"spool", required_argument, NULL, 's'},
-        {"session-id", required_argument, NULL, 'i'},
-        {"client-version", required_argument, NULL, 'c'},
-        {"no-emit-telemetry", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *spool_path = NULL;
     anon_append_opts ao = {NULL, NULL};
-    int no_emit = 0, opt, rc, st;
+    int no_emit = 0, rc, st;
     char *input = NULL;
     size_t len = 0, n = 0;
     anon_event **evs = NULL;
     anon_spool *sp = NULL;
     char (*uuids)[ANON_UUID_LEN + 1] = NULL;
-    char err[ANON_ERRLEN];
+    char err[ANON_ERRLEN], q[160];
+    cli_result cl;
 
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 's': spool_path = optarg; break;
-        case 'i': ao.session_id = optarg; break;
-        case 'c': ao.client_version = optarg; break;
-        case 'n': no_emit = 1; break;
-        case 'h': fputs(usage_text, stdout); return EX_OK;
-        default: fputs(usage_text, stderr); return EX_USAGE;
-        }
+    rc = cli_parse(&spec, argc, argv, &cl);
+    if (rc == CLI_RUN && cl.nargs > 0)
+        rc = cli_fail(&cl, "unexpected argument %s (events are read from standard input)",
+                      cli_quote(cl.args[0], q, sizeof q));
+    if (rc != CLI_RUN) {
+        return cli_finish(rc, &cl);
     }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s' (events are read from standard input)\n",
-                prog, argv[optind]);
-        fputs(usage_text, stderr);
-        return EX_USAGE;
-    }
+    spool_path = cli_value(&cl, OPT_SPOOL);
+    ao.session_id = cli_value(&cl, OPT_SESSION);
+    ao.client_version = cli_value(&cl, OPT_CLIENT);
+    no_emit = cli_has(&cl, OPT_NO_EMIT);
 
     rc = read_all(stdin, &input, &len);
     if (rc == EX_DATAERR) {

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "anon_telemetry.h"
+#include "cli.h"
 #include "tokens.h"
 
 static const char *progname = "anon-telemetry-tokens";
@@ -47,15 +48,38 @@ static void report_time(const char *name, const char *what, double t0)
         fprintf(stderr, "%s: %s: %s took %.1f ms\n", progname, name, what, now_ms() - t0);
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: %s [--records] [--threads N] [FILE...]\n"
-            "  prints the cl100k_base token count of each FILE (or of standard input),\n"
-            "  one per line; with --records each input is JSON Lines of strings and the\n"
-            "  line printed is avg_tokens_per_record over them (-1 when there are none)\n",
-            progname);
-}
+/* The command line (spool/cli.h): one command, these options, FILE arguments. */
+enum { OPT_RECORDS, OPT_THREADS, OPT_TIMING, OPT_HELP, OPT_VERSION };
+
+static const cli_opt options[] = {
+    /* id           name        short  value  flags                    help */
+    {OPT_RECORDS,   "records",    0,  NULL,  0,
+     "each input is JSON Lines of strings: print avg_tokens_per_record"},
+    {OPT_THREADS,   "threads",    0,  "N",   0,
+     "threads for --records and large inputs (default: every core)"},
+    {OPT_TIMING,    "timing",     0,  NULL,  0,
+     "print the time spent counting on standard error (benchmarks)"},
+    {OPT_HELP,      "help",     'h',  NULL,  CLI_GLOBAL | CLI_HELP,      "this text"},
+    {OPT_VERSION,   "version",    0,  NULL,  CLI_GLOBAL | CLI_VERSION,   "print the version, and exit"},
+};
+
+static const cli_cmd commands[] = {
+    {"", CLI_OPT(OPT_RECORDS) | CLI_OPT(OPT_THREADS) | CLI_OPT(OPT_TIMING), 0, 0, -1, NULL,
+     "[--records] [--threads N] [FILE...]", "count tokens"},
+};
+
+static const cli_spec spec = {
+    .prog = "anon-telemetry-tokens",
+    .opts = options,
+    .nopts = sizeof options / sizeof options[0],
+    .cmds = commands,
+    .ncmds = 1,
+    .about = "  prints the cl100k_base token count of each FILE (or of standard input, also\n"
+             "  for \"-\"), one per line; with --records each input is JSON Lines of strings and\n"
+             "  the line printed is avg_tokens_per_record over them (-1 when there are none)\n",
+    .epilog = "exit: 0 ok, 64 bad usage, 65 a line that is not a JSON string, 66 an input that\n"
+              "      cannot be read, 70 counting failed, 71 out of memory, 74 output error\n",
+};
 
 /* Reads all of fd into a malloc'd buffer (NUL-terminated); 0, or an errno value. */
 static int read_all(int fd, char **ret, size_t *ret_len)
@@ -358,58 +382,25 @@ out:
     return avg;
 }
 
-static int parse_threads(const char *s, unsigned *ret)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 1024)
-        return -1;
-    *ret = (unsigned)v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    int records = 0, status = EX_OK, i;
+    int records = 0, status = EX_OK, act;
     unsigned nthreads = 0;
+    long threads = 0;
     const char *stdin_only[] = { "-" };
+    cli_result cl;
 
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
-        }
-        if (a[0] != '-' || a[1] == '\0')
-            break;
-        if (strcmp(a, "--records") == 0) {
-            records = 1;
-        } else if (strcmp(a, "--timing") == 0) {
-            timing = 1;
-        } else if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
-            if (parse_threads(argv[++i], &nthreads) != 0) {
-                fprintf(stderr, "%s: --threads: not a number from 1 to 1024: %s\n", progname,
-                        argv[i]);
-                return EX_USAGE;
-            }
-        } else if (strncmp(a, "--threads=", 10) == 0) {
-            if (parse_threads(a + 10, &nthreads) != 0) {
-                fprintf(stderr, "%s: --threads: not a number from 1 to 1024: %s\n", progname,
-                        a + 10);
-                return EX_USAGE;
-            }
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return EX_OK;
-        } else {
-            fprintf(stderr, "%s: unknown option: %s\n", progname, a);
-            usage(stderr);
-            return EX_USAGE;
-        }
+    act = cli_parse(&spec, argc, argv, &cl);
+    if (act == CLI_RUN && cli_long(&cl, OPT_THREADS, 1, 1024, &threads) != 0)
+        act = CLI_USAGE;
+    if (act != CLI_RUN) {
+        return cli_finish(act, &cl);
     }
-    const char *const *files = i < argc ? (const char *const *)argv + i : stdin_only;
-    int nfiles = i < argc ? argc - i : 1;
+    records = cli_has(&cl, OPT_RECORDS);
+    timing = cli_has(&cl, OPT_TIMING);
+    nthreads = (unsigned)threads;
+    const char *const *files = cl.nargs > 0 ? (const char *const *)cl.args : stdin_only;
+    int nfiles = cl.nargs > 0 ? cl.nargs : 1;
 
     for (int f = 0; f < nfiles && status == EX_OK; f++) {
         const char *name = files[f];
