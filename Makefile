@@ -49,8 +49,8 @@ SO_MAJOR   = 1
 SO_VERSION = $(SO_MAJOR).0.0
 SONAME     = libanontelemetry.so.$(SO_MAJOR)
 SO_REAL    = libanontelemetry.so.$(SO_VERSION)
-# The version anon-telemetry.pc announces.
-VERSION    = $(SO_VERSION)
+# The version anon-telemetry.pc announces: the project's one, from the public header.
+VERSION    = $(shell sed -n 's/^\#define ANON_TELEMETRY_VERSION "\(.*\)"$$/\1/p' spool/anon_telemetry.h)
 
 LIB_SRCS  = $(filter-out spool/cmd_%.c,$(wildcard spool/*.c))
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o \
