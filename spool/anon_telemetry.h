@@ -147,6 +147,49 @@ int anon_spool_append(anon_spool *sp, const anon_event *const *evs, size_t n,
                       const anon_append_opts *opts, char (*ret_uuids)[ANON_UUID_LEN + 1],
                       char *err, size_t errlen);
 
+/* ---- events that arrive whole (the relay, bundle import) ---- */
+
+/* An event kept as it was sent: every field stored as given. */
+typedef struct anon_record {
+    const char *uuid;             /* NULL or "": a new random v4 uuid; else any uuid's text
+                                     form, stored in lower case */
+    const char *ts;               /* the event's ts (2026-05-11T12:00:00.000Z) */
+    const char *name;             /* "anonymizer_event" */
+    const char *session_id;       /* stored verbatim: no prefix applied */
+    const char *client_version;
+    const char *cpu_architecture;
+    const char *schema_version;   /* "1.7": parameters validated exactly as the writer
+                                     validates; another version: structural checks only */
+    const char *parameters;       /* the parameters object's JSON text, stored verbatim
+                                     (at most 65536 bytes) */
+} anon_record;
+
+/* Validates all n, then stores them in one durable transaction (all or none); an event
+ * whose uuid the spool holds (events or dlq) is skipped and counted. Errors name the
+ * record and field ("events[3].ts: ..."). ret_stored, ret_duplicates may be NULL. */
+int anon_spool_append_records(anon_spool *sp, const anon_record *recs, size_t n,
+                              size_t *ret_stored, size_t *ret_duplicates, char *err,
+                              size_t errlen);
+
+/* An envelope (the request body a client posts, REFERENCE.md), parsed. */
+typedef struct anon_envelope anon_envelope;
+
+/* Parses and checks one envelope: strict JSON, a non-empty events array, each event
+ * checked as anon_spool_append_records checks it. Errors name the place
+ * ("events[3].parameters.task: missing required field"). Each parameters object is kept
+ * as its own text without the white space between tokens (values in the form sent). */
+int anon_envelope_parse(const char *json, size_t len, anon_envelope **ret_env, char *err,
+                        size_t errlen);
+/* Number of events (at least 1 in a parsed envelope). */
+size_t anon_envelope_count(const anon_envelope *env);
+/* The events as records (uuid NULL until anon_envelope_set_ids); valid until
+ * anon_envelope_free; their strings belong to the envelope. */
+const anon_record *anon_envelope_records(const anon_envelope *env);
+/* Gives the events the uuids of ids, "UUID,UUID,..." (the Anon-Telemetry-Event-Ids
+ * header: one per event, in order; spaces around the commas allowed). */
+int anon_envelope_set_ids(anon_envelope *env, const char *ids, char *err, size_t errlen);
+void anon_envelope_free(anon_envelope *env);
+
 /* ---- one call for C programs (Python's `with TelemetryHandler(...) as h: h.enqueue(ev)`) ---- */
 
 typedef struct anon_emit_opts {

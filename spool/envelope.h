@@ -1,8 +1,10 @@
 /*
- * envelope.h: the request body the shipper POSTs (format described in envelope.c).
+ * envelope.h: the request body (format described in envelope.c), built by the shipper
+ * from spool rows (envelope_build) and parsed by the relay and bundle import
+ * (anon_envelope_parse, in anon_telemetry.h).
  */
-#ifndef SHIP_ENVELOPE_H
-#define SHIP_ENVELOPE_H
+#ifndef ANON_ENVELOPE_H
+#define ANON_ENVELOPE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,12 +23,15 @@ struct envelope_hdr {
 struct envelope_event {
     const char *name;       /* events.name, "anonymizer_event" */
     const char *queued_at;  /* events.queued_at: the event's ts, already in wire format */
-    const char *parameters; /* events.parameters: the 38-key JSON object, copied verbatim */
+    const char *parameters; /* events.parameters: the JSON object, copied verbatim */
 };
 
 /* Appends the envelope of n >= 1 events, sent at sent_ms, to b (which is not reset).
  * Returns 0, or -1 when n == 0 or b ran out of memory. */
 int envelope_build(anon_buf *b, const struct envelope_hdr *hdr, int64_t sent_ms,
                    const struct envelope_event *evs, size_t n);
+
+/* The header a request carries its events' uuids in, one per event, in order. */
+#define ENVELOPE_IDS_HEADER "Anon-Telemetry-Event-Ids"
 
 #endif

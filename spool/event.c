@@ -721,6 +721,13 @@ int anon_event_parameters_json(const anon_event *ev, char **ret_json, char *err,
         anon_buf_free(&b);
         return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
     }
+    /* the relay refuses a bigger object from a client: the writer stays within it too */
+    if (b.len > ANON_MAX_PARAMS) {
+        rc = anon_seterr(err, errlen, ANON_EINVAL, "parameters: %zu bytes serialised, at most %d "
+                         "allowed", b.len, ANON_MAX_PARAMS);
+        anon_buf_free(&b);
+        return rc;
+    }
     *ret_json = b.data;
     return ANON_OK;
 }

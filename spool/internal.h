@@ -27,7 +27,8 @@
 #define ANON_SPOOL_APP_ID     0x4154656C /* PRAGMA application_id of a spool: 'ATel' */
 #define ANON_BUSY_TIMEOUT_MS  10000
 #define ANON_TS_LEN           24       /* 2026-05-11T12:00:00.000Z */
-#define ANON_MAX_STRING       256      /* bytes in a string parameter */
+#define ANON_MAX_STRING       2048     /* bytes in a string (sort_join_aliases pools included) */
+#define ANON_MAX_PARAMS       65536    /* bytes in one event's parameters object */
 
 /* Formats err like snprintf when err is not NULL; returns status, for `return seterr(...)`. */
 int anon_seterr(char *err, size_t errlen, int status, const char *fmt, ...) ANON_PRINTF(4, 5);
@@ -85,6 +86,15 @@ void anon_buf_json_string(anon_buf *b, const char *s);
 /* A JSON number as Python's repr(float) writes it: shortest round trip, "-1.0", "1e+16". */
 void anon_buf_json_double(anon_buf *b, double v);
 
+/* ---- records and envelopes (envelope.c, envelope.h) ---- */
+/* ANON_OK when json[0, len) is one strict JSON object (RFC 8259, UTF-8, nesting bounded)
+ * with nothing after it but white space; else ANON_EINVAL saying where it goes wrong. */
+int anon_json_check_object(const char *json, size_t len, char *err, size_t errlen);
+/* 0 when s is a uuid in its text form (8-4-4-4-12 hex digits, either case), else -1. */
+int anon_uuid_check(const char *s);
+/* Checks record r as anon_spool_append_records does (errors start "events[i]."). */
+int anon_record_check(const anon_record *r, size_t i, char *err, size_t errlen);
+
 /* ---- the spool (spool.c) ---- */
 enum {
     ANON_OPEN_NO_CREATE   = 1 << 0,  /* fail (ANON_EIO) instead of creating a missing spool */
@@ -100,6 +110,13 @@ struct queue *anon_spool_queue(anon_spool *sp);
  * The new name goes to ret_newpath. */
 int anon_spool_move_aside(const char *path, char *ret_newpath, size_t newpathlen, char *err,
                           size_t errlen);
+/* Stores n records already checked (anon_record_check) inside the transaction the caller
+ * opened with queue_begin; a record without uuid gets a new one, one whose uuid the spool
+ * holds (events or dlq) is skipped. Counts into *ret_stored and *ret_duplicates. For a
+ * caller that commits many requests' records at once (the relay's group commit). */
+int anon_spool_store_records(anon_spool *sp, const anon_record *recs, size_t n,
+                             size_t *ret_stored, size_t *ret_duplicates, char *err,
+                             size_t errlen);
 /* The machine name stamped on rows (uname -m). */
 const char *anon_cpu_architecture(void);
 

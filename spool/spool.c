@@ -474,7 +474,7 @@ int anon_spool_append(anon_spool *sp, const anon_event *const *evs, size_t n,
                       const anon_append_opts *opts, char (*ret_uuids)[ANON_UUID_LEN + 1],
                       char *err, size_t errlen)
 {
-    char session[512], hex[33], uuid[ANON_UUID_LEN + 1], ts[ANON_TS_LEN + 1];
+    char session[ANON_MAX_STRING + 1], hex[33], uuid[ANON_UUID_LEN + 1], ts[ANON_TS_LEN + 1];
     const char *sid = opts != NULL ? opts->session_id : NULL;
     const char *cver = opts != NULL ? opts->client_version : NULL;
     char **params = NULL;
@@ -549,6 +549,84 @@ done:
     for (size_t i = 0; i < n; i++)
         free(params[i]);
     free(params);
+    return rc;
+}
+
+int anon_spool_store_records(anon_spool *sp, const anon_record *recs, size_t n,
+                             size_t *ret_stored, size_t *ret_duplicates, char *err,
+                             size_t errlen)
+{
+    char uuid[ANON_UUID_LEN + 1];
+    size_t stored = 0, dups = 0;
+    int rc = ANON_OK;
+
+    for (size_t i = 0; i < n; i++) {
+        const anon_record *r = &recs[i];
+        struct queue_event row = {
+            .uuid = uuid,
+            .name = r->name,
+            .schema_version = r->schema_version,
+            .session_id = r->session_id,
+            .client_version = r->client_version,
+            .cpu_architecture = r->cpu_architecture,
+            .queued_at = r->ts,
+            .parameters = r->parameters,
+        };
+        int dup = 0;
+
+        if (r->uuid == NULL || r->uuid[0] == '\0') {
+            if (anon_uuid_v4(uuid) != 0)
+                return anon_seterr(err, errlen, ANON_EIO, "cannot read random bytes for a uuid");
+        } else {
+            /* one spelling per uuid, so that a resend in upper case is still a duplicate */
+            for (size_t k = 0; k <= ANON_UUID_LEN; k++)
+                uuid[k] = r->uuid[k] >= 'A' && r->uuid[k] <= 'F' ? (char)(r->uuid[k] + 32)
+                                                                  : r->uuid[k];
+        }
+        if ((rc = queue_append(sp->q, &row, &dup, err, errlen)) != ANON_OK)
+            return rc;
+        if (dup)
+            dups++;
+        else
+            stored++;
+    }
+    if (ret_stored != NULL)
+        *ret_stored = stored;
+    if (ret_duplicates != NULL)
+        *ret_duplicates = dups;
+    return ANON_OK;
+}
+
+int anon_spool_append_records(anon_spool *sp, const anon_record *recs, size_t n,
+                              size_t *ret_stored, size_t *ret_duplicates, char *err,
+                              size_t errlen)
+{
+    int rc;
+
+    if (ret_stored != NULL)
+        *ret_stored = 0;
+    if (ret_duplicates != NULL)
+        *ret_duplicates = 0;
+    if (sp == NULL || (recs == NULL && n > 0))
+        return anon_seterr(err, errlen, ANON_EINVAL, "no spool or no records given");
+    if (n == 0)
+        return ANON_OK;
+    /* every record is checked before the first row is written: all or none */
+    for (size_t i = 0; i < n; i++)
+        if ((rc = anon_record_check(&recs[i], i, err, errlen)) != ANON_OK)
+            return rc;
+    if ((rc = queue_begin(sp->q, err, errlen)) != ANON_OK)
+        return rc;
+    rc = anon_spool_store_records(sp, recs, n, ret_stored, ret_duplicates, err, errlen);
+    if (rc == ANON_OK)
+        rc = queue_commit(sp->q, err, errlen);
+    if (rc != ANON_OK) {
+        queue_rollback(sp->q);
+        if (ret_stored != NULL)
+            *ret_stored = 0;
+        if (ret_duplicates != NULL)
+            *ret_duplicates = 0;
+    }
     return rc;
 }
 

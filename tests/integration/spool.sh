@@ -76,7 +76,7 @@ printf '{%s,"judgeModel":["a"]}\n' "$REQ" | bad "list for string" 'line 2: judge
 printf '{%s,"strictEntityProtection":"yes"}\n' "$REQ" | bad "string for boolean" 'line 2: strictEntityProtection: expected a boolean, got a string'
 printf '{%s,"judgeModel":"a\\u0007b"}\n' "$REQ" | bad "control character" 'line 2: judgeModel: control character U\+0007'
 printf '{%s,"judgeModel":"a\xc3(b"}\n' "$REQ" | bad "invalid UTF-8" 'line 2: judgeModel: string is not valid UTF-8'
-printf '{%s,"judgeModel":"%s"}\n' "$REQ" "$(head -c 300 /dev/zero | tr '\0' m)" | bad "string too long" 'line 2: judgeModel: string is 300 bytes, at most 256'
+printf '{%s,"judgeModel":"%s"}\n' "$REQ" "$(head -c 2100 /dev/zero | tr '\0' m)" | bad "string too long" 'line 2: judgeModel: string is 2100 bytes, at most 2048'
 printf '{%s,"task":"batch"\n' "$REQ" | bad "invalid JSON" 'line 2: invalid JSON'
 printf '[1, 2]\n' | bad "not an object" 'line 2: expected a JSON object, got an array'
 printf '{%s}\n\n{"task": 1}\n' "$REQ" | sed '1d' | { printf '{%s}\n' "$REQ"; cat; } |

@@ -193,14 +193,14 @@ static void test_bad_input(void)
     T_EQ_INT(parse("{" REQ ",\"judgeModel\":\"\xc0\xaf\"}"), ANON_EINVAL);     /* overlong */
     T_EQ_INT(parse("{" REQ ",\"judgeModel\":\"mod\xc3\xa8le-\xe6\xa8\xa1\xe5\x9e\x8b\"}"), ANON_OK);
     {
-        char json[1024], s[300];
-        memset(s, 'm', 256);
-        s[256] = '\0';
+        char json[4096], s[2100];
+        memset(s, 'm', 2048);
+        s[2048] = '\0';
         snprintf(json, sizeof json, "{" REQ ",\"judgeModel\":\"%s\"}", s);
         T_EQ_INT(parse(json), ANON_OK);
         snprintf(json, sizeof json, "{" REQ ",\"judgeModel\":\"%sm\"}", s);
         T_EQ_INT(parse(json), ANON_EINVAL);
-        T_CHECK(err_has("judgeModel: string is 257 bytes, at most 256"));
+        T_CHECK(err_has("judgeModel: string is 2049 bytes, at most 2048"));
     }
 
     /* not an object, not JSON, trailing text */
