@@ -209,7 +209,8 @@ static void cmd_label(const cli_spec *spec, const cli_cmd *c, char *buf, size_t 
 }
 
 /* Chooses the row from the leading arguments: the row with the most words that all
- * match. 0, or CLI_USAGE with r->msg set (the row is still set when one matched). */
+ * match. 0 with r->cmd set and its words taken off r->args, or CLI_USAGE with r->msg set
+ * (and r->group when the first word names a group of rows). */
 static int choose(const cli_spec *spec, cli_result *r)
 {
     const cli_cmd *best = NULL;
@@ -254,14 +255,12 @@ static int choose(const cli_spec *spec, cli_result *r)
     return 0;
 }
 
-/* Is the option taken by the chosen row? Else says which rows take it. */
-static int check_opt(const cli_spec *spec, cli_result *r, const cli_opt *o)
+/* The message for an option the chosen row does not take: which rows take it. */
+static int not_for(const cli_spec *spec, cli_result *r, const cli_opt *o)
 {
     char here[128], list[256], label[128];
     size_t n = 0;
 
-    if ((o->flags & CLI_GLOBAL) || (r->cmd->opts & CLI_OPT(o->id)))
-        return 0;
     list[0] = '\0';
     for (size_t i = 0; i < spec->ncmds; i++) {
         const cli_cmd *c = &spec->cmds[i];
@@ -404,7 +403,7 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_result *r)
                 bad = o;
         }
         if (bad != NULL)
-            return check_opt(spec, r, bad);
+            return not_for(spec, r, bad);
     }
 
     if (r->cmd->max_args >= 0 && r->nargs > r->cmd->max_args) {
