@@ -57,3 +57,25 @@ user_state_dir() {
     _p=$(unset ANON_TELEMETRY_SPOOL; ask_spool_path) || exit $?
     printf '%s\n' "${_p%/*}"
 }
+
+# insecure_flag SHIP-ARGS...: remembers whether the job will run with --allow-insecure-http,
+# for check_endpoint.
+insecure=""
+insecure_flag() {
+    for _a in "$@"; do [ "$_a" != --allow-insecure-http ] || insecure=$_a; done
+}
+
+# check_endpoint: an --endpoint given is checked now by the shipper itself, as every run will
+# check it (syntax, http or https, no credentials in clear text to another host unless
+# --allow-insecure-http follows --), so that no job is written that fails each time: exit 78
+# with the shipper's reason. It runs on a spool that does not exist: nothing is touched.
+check_endpoint() {
+    [ -n "$endpoint" ] || return 0
+    _d=$(mktemp -d) || die 1 "cannot create a temporary directory"
+    _rc=0
+    "$bin" --spool "$_d/none.db" --endpoint "$endpoint" --dry-run $insecure \
+        >/dev/null 2>"$_d/err" || _rc=$?
+    _msg=$(cat "$_d/err")
+    rm -rf "$_d"
+    [ "$_rc" -eq 0 ] || die 78 "--endpoint refused, nothing installed: ${_msg#anon-telemetry-ship: }"
+}

@@ -19,8 +19,8 @@
 # next to that default spool.
 #
 # Exit status: 0 done (also: nothing to remove), 64 bad usage, 69 no crontab command,
-# 78 anon-telemetry-ship not found (or it cannot tell its default spool), 1 the crontab
-# could not be read or written.
+# 78 anon-telemetry-ship not found (or it cannot tell its default spool, or it refuses the
+# --endpoint as every run would), 1 the crontab could not be read or written.
 set -eu
 
 BEGIN_MARK='# BEGIN anon-telemetry-ship (managed by install-cron.sh; this block is replaced on reinstall)'
@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
     --uninstall) uninstall=1; shift ;;
     --dry-run) dry=1; shift ;;
     -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    --) shift; for a in "$@"; do extra="$extra $(q "$a")"; done; break ;;
+    --) shift; for a in "$@"; do extra="$extra $(q "$a")"; done; insecure_flag "$@"; break ;;
     *) echo "install-cron: unknown argument '$1'" >&2; usage ;;
     esac
 done
@@ -106,6 +106,7 @@ if [ "$every_hours" -eq 0 ]; then sched="*/$every * * * *"; else sched="0 */$eve
 
 # ---- the command
 resolve_bin
+check_endpoint
 if [ "$(id -u)" -eq 0 ]; then resolve_spool 1; else resolve_spool 0; fi
 if [ -z "$log" ]; then
     if [ "$(id -u)" -eq 0 ]; then log=/var/log/anon-telemetry-ship.log

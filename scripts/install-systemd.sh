@@ -21,7 +21,7 @@
 # The shipper's messages go to the journal: journalctl [--user] -u anon-telemetry-ship.
 #
 # Exit status: 0 done, 64 bad usage, 78 anon-telemetry-ship not found (or it cannot tell its
-# default spool), 1 other failure.
+# default spool, or it refuses the --endpoint as every run would), 1 other failure.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
     --no-start) start=0; shift ;;
     --uninstall) uninstall=1; shift ;;
     -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    --) shift; for a in "$@"; do extra="$extra $(u "$a")"; done; break ;;
+    --) shift; for a in "$@"; do extra="$extra $(u "$a")"; done; insecure_flag "$@"; break ;;
     *) echo "install-systemd: unknown argument '$1'" >&2; usage ;;
     esac
 done
@@ -78,6 +78,7 @@ fi
 check_every
 if [ "$every_hours" -eq 0 ]; then cal="*:0/$every"; else cal="0/$every_hours:00"; fi
 resolve_bin
+check_endpoint
 resolve_spool "$([ "$user" = 0 ] && echo 1 || echo 0)"
 
 exec_start="$(u "$bin") --spool $(u "$spool")"

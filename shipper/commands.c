@@ -55,6 +55,9 @@ static const cli_opt options[] = {
      "print each envelope that would be sent; change nothing"},
     {OPT_SYSLOG,        "syslog",             0,  NULL,    0,
      "log to syslog instead of stderr"},
+    {OPT_INSECURE_HTTP, "allow-insecure-http", 0, NULL,    0,
+     "send credentials in the URL (user:password@, token=) over\n"
+     "plain http to a host that is not this machine"},
 
     {OPT_JSON,          "json",               0,  NULL,    0,
      "one JSON document instead of text"},
@@ -68,7 +71,7 @@ static const cli_opt options[] = {
                   CLI_OPT(OPT_RETRIES) | CLI_OPT(OPT_PARALLEL) | CLI_OPT(OPT_CTIMEOUT) |  \
                   CLI_OPT(OPT_TIMEOUT) | CLI_OPT(OPT_MAXTIME) | CLI_OPT(OPT_KEEPSENT) |   \
                   CLI_OPT(OPT_MAXAGE) | CLI_OPT(OPT_NOW) | CLI_OPT(OPT_DRYRUN) |          \
-                  CLI_OPT(OPT_SYSLOG))
+                  CLI_OPT(OPT_SYSLOG) | CLI_OPT(OPT_INSECURE_HTTP))
 
 static cli_handler run_ship;
 
@@ -150,6 +153,7 @@ static int run_ship(cli_result *r)
     o.cacert = cli_value(r, OPT_CACERT);
     o.flush_now = cli_has(r, OPT_NOW);
     o.dry_run = cli_has(r, OPT_DRYRUN);
+    o.allow_insecure_http = cli_has(r, OPT_INSECURE_HTTP);
     log_init(SHIP_PROG, (int)r->count[OPT_VERBOSE], cli_has(r, OPT_SYSLOG));
     return ship_run(&o);
 }

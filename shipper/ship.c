@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "endpoint.h"
 #include "envelope.h"
 #include "http.h"
 #include "internal.h"
@@ -684,7 +685,15 @@ int ship_run(const struct ship_opts *o)
     r->o = o;
     r->started_ms = anon_now_ms();
     r->lease_ms = (int64_t)((o->timeout + o->connect_timeout) * 2000.0) + LEASE_MARGIN_MS;
-    http_redact_url(o->endpoint, r->url_shown, sizeof(r->url_shown));
+    endpoint_redact(o->endpoint, r->url_shown, sizeof(r->url_shown));
+
+    /* The endpoint first, whatever the spool holds (or the opt-out says): a URL that is
+     * not http(s), or that would send credentials in clear text, is a configuration
+     * error now, not when something is finally due (endpoint.h). */
+    if (endpoint_check(o->endpoint, o->allow_insecure_http, err, sizeof(err)) != 0) {
+        log_warnx("%s", err);
+        return EX_CONFIG;
+    }
 
     if (!anon_telemetry_enabled()) {
         log_notice("telemetry is disabled (NEMO_TELEMETRY_ENABLED): nothing sent, "

@@ -21,6 +21,7 @@ struct ship_opts {
     int parallel;             /* requests in flight at once (4) */
     int dry_run;              /* print the envelopes, change nothing */
     int flush_now;            /* --now: ignore next_attempt_at */
+    int allow_insecure_http;  /* credentials in the URL may go over plain http (endpoint.h) */
     double max_time;          /* seconds after which no batch is claimed; 0: no limit */
     double keep_sent_days;    /* sent rows older than this are deleted (7) */
     double max_age_days;      /* pending events older than this go to dlq; 0: never */
