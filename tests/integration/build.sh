@@ -6,7 +6,10 @@
 # make clean removes BUILD.
 . "$(dirname "$0")/../lib.sh"
 
-# nested makes: only what is passed here, nothing inherited from a make running this suite
+# nested makes: only what is passed here, nothing inherited from a make running this suite;
+# BUILD as make test spells it (relative to the checkout), so that the objects' dependency
+# files keep naming the same targets and a header change still rebuilds what includes it
+MKBUILD=${BUILD#"$ROOT"/}
 mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$ROOT" "$@"; }
 run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; out=$(cat "$T/out"); err=$(cat "$T/err"); }
 
@@ -56,12 +59,12 @@ suite --suite 'test_*'
 check_eq "a pattern is not a name" "64|" "$rc|$ran"
 
 # ---- make test SUITE=: through make, on the real suites (one that is quick)
-run mk -s test BUILD="$BUILD" SANITIZE="${ANON_SANITIZE:-}" SUITE=readall
+run mk -s test BUILD="$MKBUILD" SANITIZE="${ANON_SANITIZE:-}" SUITE=readall
 check_eq "make test SUITE=readall exits 0" 0 "$rc"
 check_match "and ran test_readall" '^== test_readall: [0-9]+ passed, 0 failed' "$out"
 check_eq "and nothing else" 1 "$(printf '%s\n' "$out" | grep -c '^== ')"
 check_match "ending with its total" '^[1-9][0-9]* passed, 0 failed$' "$(printf '%s\n' "$out" | tail -n 1)"
-run mk -s test BUILD="$BUILD" SANITIZE="${ANON_SANITIZE:-}" SUITE=no_such_suite
+run mk -s test BUILD="$MKBUILD" SANITIZE="${ANON_SANITIZE:-}" SUITE=no_such_suite
 check "make test SUITE=no_such_suite fails" test "$rc" -ne 0
 check_match "naming the unknown suite" "no suite named 'no_such_suite'" "$err"
 
