@@ -326,8 +326,9 @@ static void fill_result(struct http_slot *s, CURLcode code, struct http_result *
         }
     }
     if (code != CURLE_OK) {
-        snprintf(r->error, sizeof(r->error), "%s",
-                 s->errbuf[0] ? s->errbuf : cf.easy_strerror(code));
+        /* stored and shown later (last_error, runs.summary): it may quote the answer */
+        anon_escape_text(s->errbuf[0] ? s->errbuf : cf.easy_strerror(code), r->error,
+                         sizeof(r->error));
     }
     memcpy(r->retry_after, s->retry_after, sizeof(r->retry_after));
     memcpy(r->body, s->body, s->body_len + 1);

@@ -1,5 +1,5 @@
 /*
- * log.c: stderr or syslog, one line per message.
+ * log.c: stderr or syslog, one line per message, control characters escaped.
  */
 #include "log.h"
 
@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+
+#include "internal.h"
 
 static const char *log_ident = "anon-telemetry-ship";
 static int log_level;
@@ -28,11 +30,15 @@ int log_verbosity(void)
     return log_level;
 }
 
+/* Every message, to stderr or syslog, passes here, and here only its text is made safe: a
+ * message may quote input, a URL or a collector's answer, and a control character in it
+ * must not rewrite the terminal or forge a second line (anon_escape_text). */
 static void log_vemit(int prio, const char *suffix, const char *fmt, va_list ap)
 {
-    char msg[2048];
+    char raw[2048], msg[4096];
 
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    anon_escape_text(raw, msg, sizeof(msg));
     if (log_syslog) {
         if (suffix != NULL)
             syslog(prio, "%s: %s", msg, suffix);

@@ -4,6 +4,8 @@
  * Messages go to stderr, prefixed with the program name, or to syslog(3) after
  * log_init(..., 1). log_warn appends strerror(errno); log_warnx does not.
  * log_info is printed at verbosity >= 1 (-v), log_debug at >= 2 (-vv).
+ * Control characters in a message (quoted input, a URL, a collector's answer) are escaped
+ * (anon_escape_text), on stderr and in syslog alike: one message is always one line.
  * Nothing here exits: the caller decides what a failure means.
  */
 #ifndef SHIP_LOG_H

@@ -30,8 +30,17 @@
 #define ANON_MAX_STRING       2048     /* bytes in a string (sort_join_aliases pools included) */
 #define ANON_MAX_PARAMS       65536    /* bytes in one event's parameters object */
 
-/* Formats err like snprintf when err is not NULL; returns status, for `return seterr(...)`. */
+/* Formats err like snprintf when err is not NULL; returns status, for `return seterr(...)`.
+ * The text is passed through anon_escape_text: an error names what was wrong, and that may
+ * be input or a collector's answer, which must not reach a terminal or a log raw. */
 int anon_seterr(char *err, size_t errlen, int status, const char *fmt, ...) ANON_PRINTF(4, 5);
+
+/* Copies s to out (outlen bytes, always NUL-terminated, cut before an escape that would not
+ * fit) with what could rewrite a terminal or forge a log line made visible: \n, \t, \r,
+ * and \xNN for the other control characters (C0, DEL), for the bytes of C1 controls, of
+ * the bidirectional overrides and isolates and of U+2028/U+2029, and for bytes that are not
+ * UTF-8. Everything else, backslashes included, is kept. Returns the length written. */
+size_t anon_escape_text(const char *s, char *out, size_t outlen);
 
 /* ANON_OK if s is valid UTF-8, has no control characters and at most ANON_MAX_STRING
  * bytes; else ANON_EINVAL with a message that starts with what (event.c). */
