@@ -6,6 +6,7 @@
  * validated before any is stored, then all are stored in one transaction, and
  * each stored event's uuid is printed on its own line.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmdio.h"
 #include "internal.h"
 
 #define MAX_INPUT (64u << 20)    /* events are small; a bigger input is a mistake */
@@ -159,15 +161,16 @@ int main(int argc, char **argv)
     anon_event **evs = NULL;
     anon_spool *sp = NULL;
     char (*uuids)[ANON_UUID_LEN + 1] = NULL;
-    char err[ANON_ERRLEN], q[160];
+    char err[ANON_ERRLEN], q[160], defpath[4096];
     cli_result cl;
 
+    cmdio_start(); /* never killed by SIGPIPE, least of all after the commit */
     rc = cli_parse(&spec, argc, argv, &cl);
     if (rc == CLI_RUN && cl.nargs > 0)
         rc = cli_fail(&cl, "unexpected argument %s (events are read from standard input)",
                       cli_quote(cl.args[0], q, sizeof q));
     if (rc != CLI_RUN) {
-        return cli_finish(rc, &cl);
+        return cmdio_finish(prog, cli_finish(rc, &cl));
     }
     spool_path = cli_value(&cl, OPT_SPOOL);
     ao.session_id = cli_value(&cl, OPT_SESSION);
@@ -203,7 +206,18 @@ int main(int argc, char **argv)
         rc = EX_OSERR;
         goto done;
     }
-    st = anon_spool_open(spool_path, &sp, err, sizeof err);
+    /* root queues into another user's spool as that user, before anything is opened
+     * (spool/place.c): no root-owned file ever locks the owner out */
+    st = ANON_OK;
+    if (geteuid() == 0) {
+        if (spool_path == NULL &&
+            (st = anon_spool_default_path(defpath, sizeof defpath, err, sizeof err)) == ANON_OK)
+            spool_path = defpath;
+        if (st == ANON_OK)
+            st = anon_spool_act_as_owner(spool_path, NULL, err, sizeof err);
+    }
+    if (st == ANON_OK)
+        st = anon_spool_open(spool_path, &sp, err, sizeof err);
     if (st == ANON_OK)
         st = anon_spool_append(sp, (const anon_event *const *)evs, n, &ao, uuids, err,
                                sizeof err);
@@ -214,10 +228,13 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < n; i++)
         printf("%s\n", uuids[i]);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "%s: %zu events stored, but their uuids could not be written\n", prog, n);
-        rc = EX_IOERR;
-    }
+    /* The events are stored: that is the result, and exit 0 says so even when their uuids
+     * cannot be printed (a caller that saw a failure would queue them all again). */
+    if (cmdio_flush_stdout() != 0)
+        fprintf(stderr, "%s: warning: %zu event%s stored, but the uuids could not be written "
+                "(%s)\n", prog, n, n == 1 ? "" : "s",
+                errno != 0 ? strerror(errno) : "a write failed");
+    rc = EX_OK;
 done:
     anon_spool_close(sp);
     for (size_t i = 0; i < n; i++)

@@ -30,6 +30,7 @@
 
 #include "anon_telemetry.h"
 #include "cli.h"
+#include "cmdio.h"
 #include "tokens.h"
 
 static const char *progname = "anon-telemetry-tokens";
@@ -390,11 +391,12 @@ int main(int argc, char **argv)
     const char *stdin_only[] = { "-" };
     cli_result cl;
 
+    cmdio_start(); /* a closed pipe is a write error (exit 74), not a death by SIGPIPE */
     act = cli_parse(&spec, argc, argv, &cl);
     if (act == CLI_RUN && cli_long(&cl, OPT_THREADS, 1, 1024, &threads) != 0)
         act = CLI_USAGE;
     if (act != CLI_RUN) {
-        return cli_finish(act, &cl);
+        return cmdio_finish(progname, cli_finish(act, &cl));
     }
     records = cli_has(&cl, OPT_RECORDS);
     timing = cli_has(&cl, OPT_TIMING);
