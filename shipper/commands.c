@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "cmdio.h"
 #include "commands.h"
@@ -174,6 +175,27 @@ static int print_spool_path(const cli_result *r)
     return EX_OK;
 }
 
+/* Root works on another user's spool as that user (spool/place.c), every command alike,
+ * before anything is opened: it never creates files in a directory someone else
+ * controls, and never leaves root-owned files that lock the owner out. EX_OK, or the
+ * exit status after saying why the spool's place is refused. */
+static int as_spool_owner(const cli_result *r)
+{
+    char path[4096], err[ANON_ERRLEN];
+    uid_t uid;
+    int st;
+
+    if (geteuid() != 0 || commands_spool_path(r, path, sizeof path, err, sizeof err) != ANON_OK)
+        return EX_OK; /* not root; or no path, which the command itself reports */
+    if ((st = anon_spool_act_as_owner(path, &uid, err, sizeof err)) != ANON_OK) {
+        log_warnx("%s", err);
+        return anon_status_exit_code(st);
+    }
+    if (uid != 0)
+        log_debug("working as uid %u, the owner of the spool %s", (unsigned)uid, path);
+    return EX_OK;
+}
+
 int commands_main(int argc, char **argv)
 {
     cli_result r;
@@ -186,7 +208,7 @@ int commands_main(int argc, char **argv)
         ret = cli_finish(act, &r);
     else if (cli_has(&r, OPT_PRINT_SPOOL))
         ret = print_spool_path(&r);
-    else
+    else if ((ret = as_spool_owner(&r)) == EX_OK)
         ret = r.cmd->run(&r);
     /* Whatever the command printed (status, list, dlq, --dry-run, help) must have been
      * written: a full disk or a closed pipe is exit 74, not a silent success. */

@@ -40,6 +40,7 @@
 #include "outcome.h"
 #include "plan.h"
 #include "queue.h"
+#include "spoollock.h"
 
 #define LEASE_MARGIN_MS (60 * 1000LL)
 #define DAY_MS          (86400 * 1000.0)
@@ -645,40 +646,14 @@ static void ship_loop(struct run *r)
     }
 }
 
-static int lock_spool(const char *path, int *ret_fd)
-{
-    char lockpath[4200];
-    int fd;
-
-    snprintf(lockpath, sizeof(lockpath), "%s.lock", path);
-    fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        log_warn("cannot open the lock file %s", lockpath);
-        return EX_IOERR;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-
-        close(fd);
-        if (e == EWOULDBLOCK) {
-            log_notice("another anon-telemetry-ship is running on %s", path);
-            return -1;
-        }
-        errno = e;
-        log_warn("cannot lock %s", lockpath);
-        return EX_IOERR;
-    }
-    *ret_fd = fd;
-    return 0;
-}
-
 int ship_run(const struct ship_opts *o)
 {
     struct run run, *r = &run;
     char defpath[4096], err[ANON_ERRLEN], summary[2048], next[ANON_TS_LEN + 1];
     const char *path = o->spool_path;
     struct stat stbuf;
-    int lockfd = -1, status = 0, rc;
+    struct spoollock lock = {.fd = -1};
+    int status = 0, rc;
     long pending;
 
     memset(r, 0, sizeof(*r));
@@ -711,7 +686,7 @@ int ship_run(const struct ship_opts *o)
         log_info("no spool at %s: nothing to do", path);
         return 0;
     }
-    if (!o->dry_run && (rc = lock_spool(path, &lockfd)) != 0)
+    if (!o->dry_run && (rc = spoollock_take(path, &lock)) != 0)
         return rc < 0 ? 0 : rc;
 
     rc = anon_spool_open_ex(path, ANON_OPEN_QUICK_CHECK | ANON_OPEN_NO_CREATE, &r->sp, err,
@@ -733,6 +708,7 @@ int ship_run(const struct ship_opts *o)
     if (rc != ANON_OK) {
         log_warnx("%s", err);
         status = anon_status_exit_code(rc);
+        spoollock_release(&lock, 1);    /* nothing of ours there: leave no lock file */
         goto out;
     }
     r->q = anon_spool_queue(r->sp);
@@ -806,7 +782,6 @@ int ship_run(const struct ship_opts *o)
 
 out:
     anon_spool_close(r->sp);
-    if (lockfd >= 0)
-        close(lockfd);
+    spoollock_release(&lock, 0);
     return status;
 }

@@ -161,7 +161,7 @@ int main(int argc, char **argv)
     anon_event **evs = NULL;
     anon_spool *sp = NULL;
     char (*uuids)[ANON_UUID_LEN + 1] = NULL;
-    char err[ANON_ERRLEN], q[160];
+    char err[ANON_ERRLEN], q[160], defpath[4096];
     cli_result cl;
 
     cmdio_start(); /* never killed by SIGPIPE, least of all after the commit */
@@ -206,7 +206,18 @@ int main(int argc, char **argv)
         rc = EX_OSERR;
         goto done;
     }
-    st = anon_spool_open(spool_path, &sp, err, sizeof err);
+    /* root queues into another user's spool as that user, before anything is opened
+     * (spool/place.c): no root-owned file ever locks the owner out */
+    st = ANON_OK;
+    if (geteuid() == 0) {
+        if (spool_path == NULL &&
+            (st = anon_spool_default_path(defpath, sizeof defpath, err, sizeof err)) == ANON_OK)
+            spool_path = defpath;
+        if (st == ANON_OK)
+            st = anon_spool_act_as_owner(spool_path, NULL, err, sizeof err);
+    }
+    if (st == ANON_OK)
+        st = anon_spool_open(spool_path, &sp, err, sizeof err);
     if (st == ANON_OK)
         st = anon_spool_append(sp, (const anon_event *const *)evs, n, &ao, uuids, err,
                                sizeof err);

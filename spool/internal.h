@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
 
@@ -128,5 +129,24 @@ int anon_spool_store_records(anon_spool *sp, const anon_record *recs, size_t n,
                              size_t errlen);
 /* The machine name stamped on rows (uname -m). */
 const char *anon_cpu_architecture(void);
+
+/* ---- where a spool may live and whose it is (place.c) ---- */
+struct anon_spool_place {
+    uid_t uid;      /* the spool's owner: its directory's (shared sticky directory: the file's) */
+    gid_t gid;
+    int exists;     /* the spool file is there */
+    char real[4352];/* the path with its directory resolved: what SQLite is given */
+};
+/* Checks the spool's path before anything is opened: no symlinked spool file, links on the
+ * way owned by root or by their target's owner, a directory only its owner can write (or
+ * root's sticky shared kind), the spool and its -wal/-shm regular files of the owner.
+ * Creates the directory (0700) when create. ANON_EPERM says what is unsafe. */
+int anon_spool_check_place(const char *path, int create, struct anon_spool_place *ret,
+                           char *err, size_t errlen);
+/* For the commands only (the library never changes its caller's identity): run by root
+ * on a spool of another user, becomes that user (groups, gid, uid; for good) after
+ * checking the place, before anything is opened. Does nothing for other callers or
+ * root's own spool. *ret_uid (may be NULL): the uid now working. ANON_EPERM if refused. */
+int anon_spool_act_as_owner(const char *path, uid_t *ret_uid, char *err, size_t errlen);
 
 #endif

@@ -4,10 +4,10 @@
  * On disk: one SQLite database in WAL mode with synchronous=FULL, so an append
  * whose COMMIT returned is in the WAL and fsync'ed: it survives kill -9 and a
  * power cut. The file is created 0600 (SQLite gives its -wal and -shm the same
- * mode) in a directory created 0700; a world-writable directory is refused,
- * since anyone could swap the file under us. busy_timeout lets writers, the
- * shipper and an operator's sqlite3 shell wait for each other instead of
- * failing. PRAGMA user_version is the format version: older is migrated in one
+ * mode) in a directory created 0700; where a spool may live and whose it is
+ * (no links, no directory others can write) is place.c's, checked first.
+ * busy_timeout lets writers, the shipper and an operator's sqlite3 shell wait
+ * for each other instead of failing. PRAGMA user_version is the format version: older is migrated in one
  * transaction, newer is refused untouched.
  */
 #include <errno.h>
@@ -83,84 +83,11 @@ int anon_spool_default_path(char *buf, size_t buflen, char *err, size_t errlen)
     return ANON_OK;
 }
 
-/* mkdir -p with mode 0700 for every directory it creates. */
-static int make_dirs(const char *dir, char *err, size_t errlen)
-{
-    char *tmp = strdup(dir);
-    int rc = ANON_OK;
-
-    if (tmp == NULL)
-        return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
-    for (char *p = tmp + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-            rc = anon_seterr(err, errlen, ANON_ECANTCREAT, "cannot create directory %s: %s",
-                             tmp, strerror(errno));
-            break;
-        }
-        *p = c;
-        if (c == '\0')
-            break;
-    }
-    free(tmp);
-    return rc;
-}
-
-/* The directory the spool lives in must exist (created 0700) and not be world-writable. */
-static int prepare_dir(const char *path, int create, char *err, size_t errlen)
-{
-    char *dir = strdup(path);
-    char *slash;
-    struct stat st;
-    int rc = ANON_OK;
-
-    if (dir == NULL)
-        return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
-    slash = strrchr(dir, '/');
-    if (slash == NULL) {
-        dir[0] = '.';
-        dir[1] = '\0';
-    } else if (slash == dir) {
-        slash[1] = '\0';
-    } else {
-        *slash = '\0';
-    }
-    if (stat(dir, &st) != 0) {
-        if (errno != ENOENT || !create) {
-            rc = anon_seterr(err, errlen, create ? ANON_ECANTCREAT : ANON_EIO,
-                             "spool directory %s: %s", dir, strerror(errno));
-            goto done;
-        }
-        if ((rc = make_dirs(dir, err, errlen)) != ANON_OK)
-            goto done;
-        if (stat(dir, &st) != 0) {
-            rc = anon_seterr(err, errlen, ANON_ECANTCREAT, "spool directory %s: %s", dir,
-                             strerror(errno));
-            goto done;
-        }
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        rc = anon_seterr(err, errlen, ANON_ECANTCREAT, "spool directory %s is not a directory",
-                         dir);
-        goto done;
-    }
-    if (st.st_mode & S_IWOTH) {
-        rc = anon_seterr(err, errlen, ANON_EPERM,
-                         "refusing spool directory %s: it is world-writable (mode %04o); "
-                         "use a directory only its owner can write",
-                         dir, (unsigned)(st.st_mode & 07777));
-        goto done;
-    }
-done:
-    free(dir);
-    return rc;
-}
-
-/* Creates the spool file 0600, refusing to start afresh beside an orphaned WAL. */
-static int create_file(const char *path, char *err, size_t errlen)
+/* Creates the spool file 0600, refusing to start afresh beside an orphaned WAL. Made by
+ * root in another user's directory, it is given to that user (as SQLite does with the
+ * -wal and -shm), so that root never locks the owner out of their own spool. */
+static int create_file(const char *path, const struct anon_spool_place *pl, char *err,
+                       size_t errlen)
 {
     char wal[4096];
     int fd;
@@ -173,14 +100,16 @@ static int create_file(const char *path, char *err, size_t errlen)
                            "a write-ahead log without its database (restore the database or "
                            "move the -wal file away)",
                            path, wal);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         if (errno == EEXIST)
             return ANON_OK;
         return anon_seterr(err, errlen, ANON_ECANTCREAT, "cannot create spool %s: %s", path,
                            strerror(errno));
     }
-    if (fchmod(fd, 0600) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, 0600) != 0 ||
+        (geteuid() == 0 && pl->uid != 0 && fchown(fd, pl->uid, pl->gid) != 0) ||
+        fsync(fd) != 0) {
         int e = errno;
         close(fd);
         return anon_seterr(err, errlen, ANON_ECANTCREAT, "cannot create spool %s: %s", path,
@@ -382,6 +311,7 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
 {
     char defpath[4096];
     anon_spool *sp = NULL;
+    struct anon_spool_place place;
     struct stat st;
     int create = !(flags & ANON_OPEN_NO_CREATE);
     struct format f;
@@ -395,14 +325,14 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
     }
     if (*path == '\0')
         return anon_seterr(err, errlen, ANON_EINVAL, "spool path is empty");
-    if ((rc = prepare_dir(path, create, err, errlen)) != ANON_OK)
+    if ((rc = anon_spool_check_place(path, create, &place, err, errlen)) != ANON_OK)
         return rc;
     if (stat(path, &st) != 0) {
         if (errno != ENOENT)
             return anon_seterr(err, errlen, ANON_EIO, "spool %s: %s", path, strerror(errno));
         if (!create)
             return anon_seterr(err, errlen, ANON_EIO, "spool %s does not exist", path);
-        if ((rc = create_file(path, err, errlen)) != ANON_OK)
+        if ((rc = create_file(path, &place, err, errlen)) != ANON_OK)
             return rc;
     } else if (!S_ISREG(st.st_mode)) {
         return anon_seterr(err, errlen, ANON_EIO, "spool %s is not a regular file", path);
@@ -413,7 +343,10 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
         rc = anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
         goto fail;
     }
-    src = sqlite3_open_v2(path, &sp->db, SQLITE_OPEN_READWRITE, NULL);
+    /* NOFOLLOW: the spool was checked not to be a link; it must not become one now (nor
+     * a directory on the way: SQLite is given the path those links led to) */
+    src = sqlite3_open_v2(place.real, &sp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW,
+                          NULL);
     if (src != SQLITE_OK) {
         rc = db_error(sp->db, src, path, "cannot open", err, errlen);
         goto fail;
