@@ -361,8 +361,16 @@ static int take_done(struct http_client *c, struct http_result *ret)
 
 int http_wait(struct http_client *c, struct http_result *ret, char *err, size_t errlen)
 {
+    return http_wait_ms(c, ret, -1, err, errlen);
+}
+
+int http_wait_ms(struct http_client *c, struct http_result *ret, long max_ms, char *err,
+                 size_t errlen)
+{
+    int64_t deadline = max_ms >= 0 ? anon_now_ms() + max_ms : 0;
+
     for (;;) {
-        int running;
+        int running, slice = 1000;
         CURLMcode mc;
 
         if (take_done(c, ret))
@@ -374,10 +382,35 @@ int http_wait(struct http_client *c, struct http_result *ret, char *err, size_t 
             return anon_seterr(err, errlen, -1, "curl: %s", cf.multi_strerror(mc));
         if (take_done(c, ret))
             return 1;
-        mc = cf.multi_poll(c->multi, NULL, 0, 1000, NULL);
+        if (max_ms >= 0) {
+            int64_t left = deadline - anon_now_ms();
+
+            if (left <= 0)
+                return 2;
+            if (left < slice)
+                slice = (int)left;
+        }
+        mc = cf.multi_poll(c->multi, NULL, 0, slice, NULL);
         if (mc != CURLM_OK)
             return anon_seterr(err, errlen, -1, "curl: %s", cf.multi_strerror(mc));
     }
+}
+
+void *http_cancel_one(struct http_client *c)
+{
+    for (int i = 0; c != NULL && i < c->nslots; i++) {
+        struct http_slot *s = &c->slots[i];
+        void *tag = s->tag;
+
+        if (!s->busy)
+            continue;
+        cf.multi_remove_handle(c->multi, s->easy);
+        s->busy = 0;
+        s->tag = NULL;
+        c->inflight--;
+        return tag;
+    }
+    return NULL;
 }
 
 void http_redact_url(const char *url, char *buf, size_t buflen)

@@ -59,6 +59,11 @@ int http_post(struct http_client *c, const char *body, size_t len, void *tag, ch
 /* Waits until one request completes and fills *ret. 1: a result; 0: nothing in
  * flight; -1: curl's multi interface failed (err says why). */
 int http_wait(struct http_client *c, struct http_result *ret, char *err, size_t errlen);
+/* The same, waiting at most max_ms (< 0: no limit): 2 when that time passed first. */
+int http_wait_ms(struct http_client *c, struct http_result *ret, long max_ms, char *err,
+                 size_t errlen);
+/* Aborts one request in flight and returns its tag; NULL when none is in flight. */
+void *http_cancel_one(struct http_client *c);
 /* url without its user:password@, query string and fragment, for messages. */
 void http_redact_url(const char *url, char *buf, size_t buflen);
 

@@ -284,9 +284,10 @@ oom:
 
 /* ------------------------------------------------------------------ status */
 
-/* The first column of the first row as a string, or NULL (SQL NULL or no row); -1 on error. */
+/* The first column of the first row as a string, or NULL (SQL NULL or no row); -1 on
+ * error. bind and bind2 (may be NULL) go to ?1 and ?2. */
 static int ops_text(sqlite3 *db, const char *sql, const char *bind, char *buf, size_t n,
-                    int *ret_null)
+                    int *ret_null, const char *bind2)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1, s;
@@ -294,7 +295,8 @@ static int ops_text(sqlite3 *db, const char *sql, const char *bind, char *buf, s
     *ret_null = 1;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
-    if (bind != NULL && sqlite3_bind_text(st, 1, bind, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+    if ((bind != NULL && sqlite3_bind_text(st, 1, bind, -1, SQLITE_TRANSIENT) != SQLITE_OK) ||
+        (bind2 != NULL && sqlite3_bind_text(st, 2, bind2, -1, SQLITE_TRANSIENT) != SQLITE_OK))
         goto out;
     s = sqlite3_step(st);
     if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
@@ -317,6 +319,7 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
     int isnull, ret = EX_IOERR;
     sqlite3_stmt *st = NULL;
     struct queue_counts c;
+    struct queue_times t;
     queue *q = NULL;
     cJSON *events, *reasons, *run;
 
@@ -333,8 +336,9 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return ops_db_error("status", db, "cannot read the spool");
 
+    queue_times_at(now_ms, QUEUE_DEFAULT_LEASE_MS, &t);
     if (queue_open(db, path, &q, err, sizeof err) != ANON_OK ||
-        queue_count(q, now_ts, &c, err, sizeof err) != ANON_OK) {
+        queue_count(q, &t.clock, ANON_RELEASE_TS, &c, err, sizeof err) != ANON_OK) {
         fprintf(stderr, OPS_PROG " status: %s\n", err);
         goto out;
     }
@@ -345,9 +349,13 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
     cJSON_AddNumberToObject(doc, "due_now", (double)c.due_now);
     /* Claimed by a shipper that died or hung: the next run takes them back. */
     cJSON_AddNumberToObject(doc, "sending_lease_lapsed", (double)c.lease_lapsed);
+    /* Set by a clock that has since moved back: taken as due (counted in due_now). */
+    cJSON_AddNumberToObject(doc, "clock_moved_back", (double)c.clock_moved);
+    /* Queued under a wrong clock (before this release, or more than a day ahead). */
+    cJSON_AddNumberToObject(doc, "implausible_ts", (double)c.implausible_ts);
 
     if (ops_text(db, "SELECT min(queued_at) FROM events WHERE status = '" QUEUE_PENDING "'",
-                 NULL, buf, sizeof buf, &isnull) != 0)
+                 NULL, buf, sizeof buf, &isnull, NULL) != 0)
         goto sqlfail;
     if (isnull) {
         cJSON_AddNullToObject(doc, "oldest_pending_queued_at");
@@ -355,9 +363,10 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
     } else {
         int64_t q;
         cJSON_AddStringToObject(doc, "oldest_pending_queued_at", buf);
+        /* an age is never negative, whatever the clock did */
         if (anon_parse_ts(buf, &q) == 0)
             cJSON_AddNumberToObject(doc, "oldest_pending_age_seconds",
-                                    (double)((now_ms - q) / 1000));
+                                    (double)(now_ms > q ? (now_ms - q) / 1000 : 0));
         else
             cJSON_AddNullToObject(doc, "oldest_pending_age_seconds");
     }
@@ -365,8 +374,8 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
     /* The earliest retry still waiting on its backoff (what is due now is in due_now). */
     if (ops_text(db,
                  "SELECT min(next_attempt_at) FROM events WHERE status = '" QUEUE_PENDING "'"
-                 " AND next_attempt_at > ?",
-                 now_ts, buf, sizeof buf, &isnull) != 0)
+                 " AND next_attempt_at > ?1 AND next_attempt_at <= ?2",
+                 t.now, buf, sizeof buf, &isnull, t.retry) != 0)
         goto sqlfail;
     if (isnull)
         cJSON_AddNullToObject(doc, "next_attempt_at");
@@ -489,6 +498,14 @@ static void ops_status_print(const cJSON *doc)
         printf("-");
     }
     putchar('\n');
+    if (ops_jint(doc, "clock_moved_back") > 0)
+        printf("%-16s%" PRId64 " events have a next attempt or lease set by a clock that has "
+               "since moved back: taken as due now\n", "clock",
+               ops_jint(doc, "clock_moved_back"));
+    if (ops_jint(doc, "implausible_ts") > 0)
+        printf("%-16s%" PRId64 " events have a ts from a wrong clock (before %.10s, or more "
+               "than a day ahead): never expired by --max-age\n", "implausible ts",
+               ops_jint(doc, "implausible_ts"), ANON_RELEASE_TS);
 
     if (cJSON_GetArraySize(reasons) > 0) {
         w = 1;
@@ -576,7 +593,8 @@ static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
     sqlite3_stmt *st = NULL;
     struct queue_counts qc;
     queue *q = NULL;
-    char err[ANON_ERRLEN], now[ANON_TS_LEN + 1];
+    char err[ANON_ERRLEN];
+    struct queue_times t;
     int64_t n, *c = qc.status;
     int ret = EX_OK;
 
@@ -590,9 +608,9 @@ static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
         ret = ops_print_json_rows("list", db, st, path, "events", 1, a->status);
         goto out;
     }
-    anon_format_ts(anon_now_ms(), now);
+    queue_times_at(anon_now_ms(), QUEUE_DEFAULT_LEASE_MS, &t);
     if (queue_open(db, path, &q, err, sizeof err) != ANON_OK ||
-        queue_count(q, now, &qc, err, sizeof err) != ANON_OK) {
+        queue_count(q, &t.clock, ANON_RELEASE_TS, &qc, err, sizeof err) != ANON_OK) {
         fprintf(stderr, OPS_PROG " list: %s\n", err);
         ret = EX_IOERR;
         goto out;
@@ -632,7 +650,8 @@ static int ops_dlq_list(sqlite3 *db, const char *path, const ops_args *a)
     sqlite3_stmt *st = NULL;
     struct queue_counts qc;
     queue *q = NULL;
-    char err[ANON_ERRLEN], now[ANON_TS_LEN + 1];
+    char err[ANON_ERRLEN];
+    struct queue_times t;
     int64_t n;
     int ret = EX_OK;
 
@@ -646,9 +665,9 @@ static int ops_dlq_list(sqlite3 *db, const char *path, const ops_args *a)
         ret = ops_print_json_rows("dlq list", db, st, path, "dlq", 0, NULL);
         goto out;
     }
-    anon_format_ts(anon_now_ms(), now);
+    queue_times_at(anon_now_ms(), QUEUE_DEFAULT_LEASE_MS, &t);
     if (queue_open(db, path, &q, err, sizeof err) != ANON_OK ||
-        queue_count(q, now, &qc, err, sizeof err) != ANON_OK) {
+        queue_count(q, &t.clock, ANON_RELEASE_TS, &qc, err, sizeof err) != ANON_OK) {
         fprintf(stderr, OPS_PROG " dlq list: %s\n", err);
         ret = EX_IOERR;
         goto out;

@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,16 @@
 
 #define LEASE_MARGIN_MS (60 * 1000LL)
 #define DAY_MS          (86400 * 1000.0)
+#define SIGNAL_GRACE_MS (5 * 1000L)  /* after SIGTERM/SIGINT: how long requests in flight
+                                        may still take before their rows are released */
+
+/* The signal that asked the run to stop (SIGTERM, SIGINT), 0 while none did. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
 
 struct row {
     int64_t id;
@@ -77,6 +88,8 @@ struct run {
     char last_dead[200];
     int budget_spent;
     int no_more;
+    int busy_ms;            /* how long a claim waits for another process's lock */
+    long clock_moved;       /* rows whose next attempt or lease a moved clock had set */
     struct batch *halves_head, *halves_tail;
 };
 
@@ -88,7 +101,9 @@ static int db_fail(struct run *r, int status, const char *err)
 {
     log_warnx("%s", err);
     if (r->stop == 0 || r->stop == EX_TEMPFAIL) {
-        r->stop = status == ANON_ENOMEM ? EX_OSERR : EX_IOERR;
+        r->stop = status == ANON_ENOMEM  ? EX_OSERR
+                  : status == ANON_EBUSY ? EX_TEMPFAIL
+                                         : EX_IOERR;
         snprintf(r->stop_reason, sizeof(r->stop_reason), "spool error: %s", err);
     }
     return -1;
@@ -122,6 +137,16 @@ static void rollback(struct run *r)
 static void ts_now(char buf[ANON_TS_LEN + 1])
 {
     anon_format_ts(anon_now_ms(), buf);
+}
+
+/* Settling an answer that arrived waits for the lock up to the lease length (an
+ * operator's long transaction must not turn a delivered batch into a duplicate);
+ * claiming waits the busy timeout only. */
+static void wait_for_lock(struct run *r, int settling)
+{
+    int64_t ms = settling && r->lease_ms > r->busy_ms ? r->lease_ms : r->busy_ms;
+
+    sqlite3_busy_timeout(anon_spool_db(r->sp), (int)ms);
 }
 
 /* ---- batches ---- */
@@ -228,15 +253,18 @@ static struct batch *halves_pop(struct run *r)
  * A batch: the oldest due row, then the due rows of its envelope in id order. */
 static int claim(struct run *r, struct batch **ret_b)
 {
-    char now[ANON_TS_LEN + 1], lease[ANON_TS_LEN + 1], err[ANON_ERRLEN];
-    struct queue_due due = {now, r->o->flush_now};
+    char err[ANON_ERRLEN];
+    struct queue_times t;
+    struct queue_due due;
     struct batch *b = NULL;
-    int64_t now_ms = anon_now_ms(), pick;
+    int64_t pick;
     int in_tx = 0, ret = -1, rc;
+    const char *lease = t.lease;   /* a claim leases until the lease horizon */
 
     *ret_b = NULL;
-    anon_format_ts(now_ms, now);
-    anon_format_ts(now_ms + r->lease_ms, lease);
+    queue_times_at(anon_now_ms(), r->lease_ms, &t);
+    due.clock = t.clock;
+    due.flush_now = r->o->flush_now;
     if (!r->o->dry_run) {
         if (begin(r) != 0)
             goto out;
@@ -298,18 +326,23 @@ out:
 static int release(struct run *r, struct batch *b)
 {
     char err[ANON_ERRLEN];
+    int ret = -1;
 
+    wait_for_lock(r, 1);
     if (begin(r) != 0)
-        return -1;
+        goto out;
     for (size_t i = 0; i < b->n; i++)
         if (ok(r, queue_release(r->q, b->rows[i].id, err, sizeof(err)), err) != 0) {
             rollback(r);
-            return -1;
+            goto out;
         }
     if (commit(r) != 0)
-        return -1;
+        goto out;
     r->released += (long)b->n;
-    return 0;
+    ret = 0;
+out:
+    wait_for_lock(r, 0);
+    return ret;
 }
 
 static void stop_run(struct run *r, int status, const char *fmt, const char *a, const char *b)
@@ -407,6 +440,7 @@ static void settle(struct run *r, struct batch *b, const struct http_result *res
     int64_t now_ms = anon_now_ms();
     const char *sess = b->hdr[0];
 
+    wait_for_lock(r, 1);
     if (rows == NULL || counts == NULL) {
         log_warnx("out of memory");
         stop_run(r, EX_OSERR, "%s%s", "out of memory", "");
@@ -456,6 +490,7 @@ static void settle(struct run *r, struct batch *b, const struct http_result *res
                  p.reason);
     }
 done:
+    wait_for_lock(r, 0);
     free(rows);
     free(counts);
     batch_free(b); /* after a split it holds no rows: they moved to the halves */
@@ -465,18 +500,23 @@ done:
 
 static int expire_old(struct run *r)
 {
-    char now[ANON_TS_LEN + 1], cutoff[ANON_TS_LEN + 1], reason[96], err[ANON_ERRLEN];
+    char cutoff[ANON_TS_LEN + 1], reason[96], err[ANON_ERRLEN];
+    struct queue_times t;
     int64_t now_ms = anon_now_ms();
     long expired = 0;
 
     if (r->o->max_age_days <= 0)
         return 0;
-    anon_format_ts(now_ms, now);
+    queue_times_at(now_ms, r->lease_ms, &t);
     anon_format_ts(now_ms - (int64_t)(r->o->max_age_days * DAY_MS), cutoff);
     snprintf(reason, sizeof(reason), "expired: older than %g days", r->o->max_age_days);
     if (begin(r) != 0)
         return -1;
-    if (ok(r, queue_expire(r->q, cutoff, now, reason, &expired, err, sizeof(err)), err) != 0) {
+    /* an event whose ts is before this release was built got it from a wrong clock:
+     * its age is unknown, so it is never expired for it */
+    if (ok(r, queue_expire(r->q, &t.clock, cutoff, ANON_RELEASE_TS, reason, &expired, err,
+                           sizeof(err)),
+           err) != 0) {
         rollback(r);
         return -1;
     }
@@ -503,6 +543,8 @@ static void run_record_end(struct run *r, int status, const char *summary)
     anon_format_ts(r->started_ms, started);
     ts_now(now);
     anon_format_ts(anon_now_ms() - (int64_t)(r->o->keep_sent_days * DAY_MS), cutoff);
+    /* the run is always recorded: wait for an operator's lock as long as a settle would */
+    wait_for_lock(r, 1);
     if (begin(r) != 0)
         return;
     if ((rc = queue_prune_sent(r->q, cutoff, &pruned, err, sizeof(err))) != ANON_OK ||
@@ -583,11 +625,25 @@ static int open_http(struct run *r)
     return 0;
 }
 
+/* A signal asked the run to stop: no more claims; requests in flight get
+ * SIGNAL_GRACE_MS to be answered. */
+static void note_signal(struct run *r, int64_t *grace_until)
+{
+    if (stop_signal == 0 || *grace_until != 0)
+        return;
+    *grace_until = anon_now_ms() + SIGNAL_GRACE_MS;
+    log_notice("%s: no more batches; releasing what is not answered within %ld s",
+               strsignal(stop_signal), SIGNAL_GRACE_MS / 1000);
+    stop_run(r, EX_TEMPFAIL, "interrupted by %s%s", strsignal(stop_signal), "");
+}
+
 static void ship_loop(struct run *r)
 {
     char err[ANON_ERRLEN];
+    int64_t grace_until = 0;
 
     for (;;) {
+        note_signal(r, &grace_until);
         while (r->stop == 0 && (r->http == NULL || http_free_slots(r->http) > 0)) {
             struct batch *b = halves_pop(r);
 
@@ -627,10 +683,23 @@ static void ship_loop(struct run *r)
             break;
         {
             struct http_result res;
-            int rc = http_wait(r->http, &res, err, sizeof(err));
+            long slice = grace_until != 0 ? (long)(grace_until - anon_now_ms()) : 250;
+            int rc = http_wait_ms(r->http, &res, slice > 0 ? slice : 0, err, sizeof(err));
 
             if (rc == 0)
                 break;
+            if (rc == 2) {
+                struct batch *b;
+
+                if (grace_until == 0 || anon_now_ms() < grace_until)
+                    continue;
+                /* unanswered after the grace time: back to pending, nothing spent */
+                while ((b = http_cancel_one(r->http)) != NULL) {
+                    release(r, b);
+                    batch_free(b);
+                }
+                break;
+            }
             if (rc < 0) {
                 log_warnx("%s", err);
                 stop_run(r, EX_SOFTWARE, "%s%s", err, "");
@@ -686,15 +755,34 @@ int ship_run(const struct ship_opts *o)
         log_info("no spool at %s: nothing to do", path);
         return 0;
     }
+    if (anon_busy_timeout_ms(&r->busy_ms, err, sizeof(err)) != ANON_OK) {
+        log_warnx("%s", err);
+        return EX_CONFIG;
+    }
     if (!o->dry_run && (rc = spoollock_take(path, &lock)) != 0)
         return rc < 0 ? 0 : rc;
+    {
+        /* SIGTERM, SIGINT: stop claiming, settle what is answered, release the rest */
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+    }
 
     rc = anon_spool_open_ex(path, ANON_OPEN_QUICK_CHECK | ANON_OPEN_NO_CREATE, &r->sp, err,
                             sizeof(err));
     if (rc == ANON_ECORRUPT) {
         char moved[4200], err2[ANON_ERRLEN];
 
-        if (o->dry_run) {
+        /* Only what was one of our spools is renamed: a --spool naming some other file
+         * (not even an SQLite header, or another program's mark) is left as it is. */
+        if (!anon_spool_was_ours(path)) {
+            log_warnx("%s; it is not an anon-telemetry spool, so it was left untouched", err);
+            spoollock_release(&lock, 1);
+        } else if (o->dry_run) {
             log_warnx("%s (a real run would move it aside)", err);
         } else if (anon_spool_move_aside(path, moved, sizeof(moved), err2, sizeof(err2)) ==
                    ANON_OK) {
@@ -722,6 +810,17 @@ int ship_run(const struct ship_opts *o)
         status = EX_IOERR;
         goto out;
     }
+    {
+        struct queue_times t;
+
+        queue_times_at(anon_now_ms(), r->lease_ms, &t);
+        if (queue_count_clock_moved(r->q, &t.clock, &r->clock_moved, err, sizeof(err)) ==
+                ANON_OK &&
+            r->clock_moved > 0)
+            log_notice("%ld events have a next attempt or lease further ahead than any this "
+                       "shipper sets: the clock moved back since; they are taken as due now",
+                       r->clock_moved);
+    }
 
     if (o->dry_run) {
         dry_run_loop(r);
@@ -743,11 +842,13 @@ int ship_run(const struct ship_opts *o)
     } else if (r->retried > 0) {
         status = EX_TEMPFAIL;
     } else if (r->budget_spent) {
-        char now[ANON_TS_LEN + 1];
-        struct queue_due due = {now, o->flush_now};
+        struct queue_times t;
+        struct queue_due due;
         int64_t pick = 0;
 
-        ts_now(now);
+        queue_times_at(anon_now_ms(), r->lease_ms, &t);
+        due.clock = t.clock;
+        due.flush_now = o->flush_now;
         status = queue_next_due(r->q, &due, r->cursor, &pick, err, sizeof(err)) != ANON_OK ||
                          pick != 0
                      ? EX_TEMPFAIL
@@ -764,6 +865,10 @@ int ship_run(const struct ship_opts *o)
             n += snprintf(summary + n, sizeof(summary) - (size_t)n, "; %ld pending%s%s%s",
                           pending, next[0] ? " (next attempt " : "", next,
                           next[0] ? ")" : "");
+        if (r->clock_moved > 0 && n > 0 && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n,
+                          "; %ld events had times set by a clock that moved back: taken as due",
+                          r->clock_moved);
         if (r->stop != 0 && n > 0 && (size_t)n < sizeof(summary))
             n += snprintf(summary + n, sizeof(summary) - (size_t)n, "; stopped: %s",
                           r->stop_reason);
@@ -779,6 +884,10 @@ int ship_run(const struct ship_opts *o)
     else
         log_info("%s", summary);
     run_record_end(r, status, summary);
+    /* a WAL grown while a reader held it (an operator's open sqlite3 shell) is brought
+     * back now that nothing is in flight; an ordinary run leaves it to SQLite */
+    if (anon_spool_shrink_wal(r->sp, 1024 * 1024) < 0)
+        log_debug("the write-ahead log is still held by a reader; not truncated this run");
 
 out:
     anon_spool_close(r->sp);

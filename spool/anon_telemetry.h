@@ -36,7 +36,9 @@ enum anon_status {
     ANON_EIO,           /* the spool cannot be read or written (exit 74) */
     ANON_ECORRUPT,      /* the spool is not a database or fails its check (exit 74) */
     ANON_ENEWER,        /* the spool has a newer format than this library (exit 74) */
-    ANON_EPERM          /* unsafe permissions, e.g. a world-writable directory (exit 77) */
+    ANON_EPERM,         /* unsafe permissions, e.g. a world-writable directory (exit 77) */
+    ANON_EBUSY          /* the spool stayed locked by another process for longer than the
+                           busy timeout (ANON_TELEMETRY_BUSY_TIMEOUT): try again (exit 75) */
 };
 
 /* Recommended size of an error buffer. */

@@ -76,3 +76,21 @@ int anon_session_id(const char *id, char *buf, size_t buflen)
     n = snprintf(buf, buflen, "%s%s", prefix, id);
     return n < 0 || (size_t)n >= buflen ? -1 : 0;
 }
+
+int anon_busy_timeout_ms(int *ret_ms, char *err, size_t errlen)
+{
+    const char *v = getenv("ANON_TELEMETRY_BUSY_TIMEOUT");
+    char *end = NULL;
+    double secs;
+
+    *ret_ms = ANON_BUSY_TIMEOUT_MS;
+    if (v == NULL || *v == '\0')
+        return ANON_OK;
+    secs = strtod(v, &end);
+    if (end == v || *end != '\0' || !(secs >= 0.0 && secs <= 86400.0))
+        return anon_seterr(err, errlen, ANON_EINVAL,
+                           "ANON_TELEMETRY_BUSY_TIMEOUT: expected seconds from 0 to 86400, "
+                           "got \"%.40s\"", v);
+    *ret_ms = (int)(secs * 1000.0);
+    return ANON_OK;
+}

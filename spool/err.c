@@ -79,6 +79,8 @@ int anon_status_exit_code(int status)
         return EX_CANTCREAT;
     case ANON_EPERM:
         return EX_NOPERM;
+    case ANON_EBUSY:
+        return EX_TEMPFAIL;
     case ANON_EIO:
     case ANON_ECORRUPT:
     case ANON_ENEWER:
@@ -99,6 +101,7 @@ const char *anon_status_str(int status)
     case ANON_ECORRUPT: return "spool is corrupt";
     case ANON_ENEWER: return "spool format is newer";
     case ANON_EPERM: return "unsafe permissions";
+    case ANON_EBUSY: return "spool is busy";
     default: return "unknown status";
     }
 }

@@ -26,8 +26,11 @@
 #define ANON_EVENT_PROTOCOL   "1.6"
 #define ANON_SPOOL_FORMAT     2        /* PRAGMA user_version this library writes */
 #define ANON_SPOOL_APP_ID     0x4154656C /* PRAGMA application_id of a spool: 'ATel' */
-#define ANON_BUSY_TIMEOUT_MS  10000
+#define ANON_BUSY_TIMEOUT_MS  10000    /* default; ANON_TELEMETRY_BUSY_TIMEOUT (seconds) sets it */
 #define ANON_TS_LEN           24       /* 2026-05-11T12:00:00.000Z */
+/* When this release was made (moves with ANON_TELEMETRY_VERSION): an event whose ts is
+ * earlier got it from a wrong clock, so its age is unknown. */
+#define ANON_RELEASE_TS       "2026-11-01T00:00:00.000Z"
 #define ANON_MAX_STRING       2048     /* bytes in a string (sort_join_aliases pools included) */
 #define ANON_MAX_PARAMS       65536    /* bytes in one event's parameters object */
 
@@ -65,6 +68,11 @@ size_t anon_utf8_decode(const unsigned char *s, uint32_t *ret_cp);
  * returns 0, or an errno value: EFBIG as soon as there are more than max bytes (SIZE_MAX:
  * no limit), ENOMEM, or read(2)'s error. On error *ret_buf is NULL. Retries EINTR. */
 int anon_read_all(int fd, size_t max, char **ret_buf, size_t *ret_len);
+
+/* The busy timeout in ms: ANON_TELEMETRY_BUSY_TIMEOUT (seconds, decimals allowed, 0 to
+ * 86400) when set, else ANON_BUSY_TIMEOUT_MS. ANON_EINVAL naming the variable when it is
+ * set to something else (env.c). */
+int anon_busy_timeout_ms(int *ret_ms, char *err, size_t errlen);
 
 /* ---- time (timefmt.c) ---- */
 int64_t anon_now_ms(void);                           /* wall clock, ms since the epoch, UTC */
@@ -110,9 +118,16 @@ enum {
     ANON_OPEN_NO_CREATE   = 1 << 0,  /* fail (ANON_EIO) instead of creating a missing spool */
     ANON_OPEN_QUICK_CHECK = 1 << 1   /* run PRAGMA quick_check; failure is ANON_ECORRUPT */
 };
+/* Our status for an SQLite result code: ANON_EBUSY for a lock held past the busy
+ * timeout, ANON_ECORRUPT, ANON_ENOMEM, else ANON_EIO. */
+int anon_sqlite_status(int sqlite_rc);
 int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *err,
                        size_t errlen);
 sqlite3 *anon_spool_db(anon_spool *sp);
+/* Checkpoints and truncates the WAL when it is larger than over_bytes and no reader holds
+ * it: 1 done, 0 nothing to do, -1 a reader held it (harmless: tried again later). */
+int anon_spool_shrink_wal(anon_spool *sp, int64_t over_bytes);
+#define ANON_WAL_LIMIT_STR "4194304"   /* PRAGMA journal_size_limit of every connection */
 /* The spool's row owner (queue.h). */
 struct queue;
 struct queue *anon_spool_queue(anon_spool *sp);
@@ -148,5 +163,13 @@ int anon_spool_check_place(const char *path, int create, struct anon_spool_place
  * checking the place, before anything is opened. Does nothing for other callers or
  * root's own spool. *ret_uid (may be NULL): the uid now working. ANON_EPERM if refused. */
 int anon_spool_act_as_owner(const char *path, uid_t *ret_uid, char *err, size_t errlen);
+
+/* ---- which file is a spool of ours (spoolfile.c) ---- */
+/* 1 when path is a regular file (not a symlink) with an SQLite header that carries our
+ * application_id, or a format-1 spool (user_version 1, our tables); else 0. Reads the
+ * header itself, so it answers for a file SQLite calls "not a database" too. */
+int anon_spool_was_ours(const char *path);
+/* "file:PATH[?query]" with the path escaped for SQLITE_OPEN_URI; 0, or -1 if too long. */
+int anon_sqlite_uri(const char *path, const char *query, char *buf, size_t buflen);
 
 #endif

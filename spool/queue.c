@@ -35,24 +35,36 @@
     " SELECT id, " EVENT_COLS ", coalesce(?2, retry_count), coalesce(?3, last_error),"  \
     " ?4, ?5 FROM events WHERE "
 
-/* Expiry: pending events, and sending ones whose lease lapsed, queued before ?1. */
-#define EXPIRABLE                                                                   \
-    "queued_at < ?1 AND (status = '" QUEUE_PENDING "' OR (status = '" QUEUE_SENDING \
-    "' AND " QUEUE_LEASE_LAPSED("?6") "))"
+/* Expiry: pending events, and sending ones whose lease lapsed (?6 now, ?8 horizon),
+ * queued before ?1 but not before ?7 (a ts before that came from a wrong clock). */
+#define EXPIRABLE                                                                       \
+    "queued_at < ?1 AND queued_at >= ?7 AND (status = '" QUEUE_PENDING "' OR (status = '" \
+    QUEUE_SENDING "' AND " QUEUE_LEASE_LAPSED("?6", "?8") "))"
 
 #define NOT_SEEN "id NOT IN (SELECT id FROM temp.queue_seen)"
 
-#define DUE_GROUP_COLS "SELECT id, retry_count, queued_at, parameters, name FROM events"
+/*
+ * Claims walk the index events_due (status, id, next_attempt_at) in id order from the
+ * run's cursor and stop at the first due row: each row is looked at about once per run,
+ * however many retries are due (sorting the due retries by id for every batch made
+ * draining a long outage's backlog quadratic). ?1 cursor, ?2 now, ?3 retry or lease
+ * horizon, ?4 flush_now.
+ */
+#define PICK(status, cond)                                                              \
+    "SELECT id FROM events INDEXED BY events_due WHERE status = '" status "' AND id > ?1" \
+    " AND " cond " AND " NOT_SEEN " ORDER BY id LIMIT 1"
+
+#define DUE_GROUP_COLS "SELECT id, uuid, retry_count, queued_at, parameters, name FROM events"
 #define SAME_ENVELOPE                                                                    \
     " WHERE session_id = ?1 AND client_version = ?2 AND schema_version = ?3"           \
     " AND cpu_architecture = ?4 AND id >= ?5"
 
 enum {
-    Q_APPEND, Q_APPEND_NEW, Q_SEEN, Q_PICK_NULL, Q_PICK_RETRY, Q_PICK_ANY,
-    Q_PICK_LEASE, Q_HDR, Q_GROUP_DUE, Q_GROUP_ANY, Q_GROUP_LEASE, Q_CLAIM, Q_EXTEND,
-    Q_RELEASE, Q_SENT, Q_RETRY, Q_TO_DLQ, Q_DELETE, Q_EXPIRE_MOVE, Q_EXPIRE_DELETE,
-    Q_PRUNE, Q_RUN, Q_RUN_TRIM, Q_COUNT_STATUS, Q_COUNT_DLQ, Q_COUNT_DUE, Q_COUNT_LAPSED,
-    Q_UNFINISHED, Q_DLQ_HAS, Q_DLQ_IDS, Q_EVENT_HAS, Q_REQUEUE, Q_DLQ_DELETE, Q_COUNT
+    Q_APPEND, Q_APPEND_NEW, Q_SEEN, Q_PICK_PENDING, Q_PICK_LEASE, Q_HDR, Q_GROUP_PENDING,
+    Q_GROUP_LEASE, Q_CLAIM, Q_EXTEND, Q_RELEASE, Q_SENT, Q_RETRY, Q_TO_DLQ, Q_DELETE,
+    Q_EXPIRE_MOVE, Q_EXPIRE_DELETE, Q_PRUNE, Q_RUN, Q_RUN_TRIM, Q_COUNT_STATUS, Q_COUNT_DLQ,
+    Q_COUNT_DUE, Q_COUNT_LAPSED, Q_COUNT_CLOCK, Q_COUNT_IMPLAUSIBLE, Q_UNFINISHED, Q_DLQ_HAS,
+    Q_DLQ_IDS, Q_EVENT_HAS, Q_REQUEUE, Q_DLQ_DELETE, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
@@ -64,27 +76,16 @@ static const char *const sql_text[Q_COUNT] = {
                      " WHERE NOT EXISTS (SELECT 1 FROM dlq WHERE uuid = ?1)"
                      " ON CONFLICT (uuid) DO NOTHING",
     [Q_SEEN] = "INSERT OR IGNORE INTO temp.queue_seen (id) VALUES (?1)",
-    [Q_PICK_NULL] = "SELECT id FROM events WHERE status = '" QUEUE_PENDING "'"
-                    " AND next_attempt_at IS NULL AND id > ?1 AND " NOT_SEEN
-                    " ORDER BY id LIMIT 1",
-    [Q_PICK_RETRY] = "SELECT id FROM events WHERE status = '" QUEUE_PENDING "'"
-                     " AND next_attempt_at <= ?2 AND id > ?1 AND " NOT_SEEN
-                     " ORDER BY id LIMIT 1",
-    [Q_PICK_ANY] = "SELECT id FROM events WHERE status = '" QUEUE_PENDING "'"
-                   " AND next_attempt_at IS NOT NULL AND id > ?1 AND ?2 IS NOT NULL AND "
-                   NOT_SEEN " ORDER BY id LIMIT 1",
-    [Q_PICK_LEASE] = "SELECT id FROM events WHERE status = '" QUEUE_SENDING "'"
-                     " AND " QUEUE_LEASE_LAPSED("?2") " AND id > ?1 AND " NOT_SEEN
-                     " ORDER BY id LIMIT 1",
+    [Q_PICK_PENDING] = PICK(QUEUE_PENDING, "(?4 OR " QUEUE_DUE("?2", "?3") ")"),
+    [Q_PICK_LEASE] = PICK(QUEUE_SENDING, QUEUE_LEASE_LAPSED("?2", "?3")),
     [Q_HDR] = "SELECT session_id, client_version, schema_version, cpu_architecture"
               " FROM events WHERE id = ?1",
-    [Q_GROUP_DUE] = DUE_GROUP_COLS SAME_ENVELOPE " AND status = '" QUEUE_PENDING "'"
-                    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?6) AND " NOT_SEEN
-                    " ORDER BY id LIMIT ?7",
-    [Q_GROUP_ANY] = DUE_GROUP_COLS SAME_ENVELOPE " AND status = '" QUEUE_PENDING "'"
-                    " AND ?6 IS NOT NULL AND " NOT_SEEN " ORDER BY id LIMIT ?7",
+    /* ?6 now, ?7 limit, ?8 retry or lease horizon, ?9 flush_now */
+    [Q_GROUP_PENDING] = DUE_GROUP_COLS SAME_ENVELOPE " AND status = '" QUEUE_PENDING "'"
+                        " AND (?9 OR " QUEUE_DUE("?6", "?8") ") AND " NOT_SEEN
+                        " ORDER BY id LIMIT ?7",
     [Q_GROUP_LEASE] = DUE_GROUP_COLS SAME_ENVELOPE " AND status = '" QUEUE_SENDING "'"
-                      " AND " QUEUE_LEASE_LAPSED("?6") " AND " NOT_SEEN
+                      " AND " QUEUE_LEASE_LAPSED("?6", "?8") " AND " NOT_SEEN
                       " ORDER BY id LIMIT ?7",
     [Q_CLAIM] = "UPDATE events SET status = '" QUEUE_SENDING "', lease_until = ?2 WHERE id = ?1",
     [Q_EXTEND] = "UPDATE events SET lease_until = ?2 WHERE id = ?1",
@@ -104,10 +105,15 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_RUN_TRIM] = "DELETE FROM runs WHERE id <= ?1",
     [Q_COUNT_STATUS] = "SELECT status, count(*) FROM events GROUP BY status",
     [Q_COUNT_DLQ] = "SELECT count(*) FROM dlq",
+    /* ?1 now, ?2 retry horizon, ?3 lease horizon, ?4 floor, ?5 a day from now */
     [Q_COUNT_DUE] = "SELECT count(*) FROM events WHERE status = '" QUEUE_PENDING "'"
-                    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)",
+                    " AND " QUEUE_DUE("?1", "?2"),
     [Q_COUNT_LAPSED] = "SELECT count(*) FROM events WHERE status = '" QUEUE_SENDING "'"
-                       " AND " QUEUE_LEASE_LAPSED("?1"),
+                       " AND " QUEUE_LEASE_LAPSED("?1", "?3"),
+    [Q_COUNT_CLOCK] = "SELECT (SELECT count(*) FROM events WHERE status = '" QUEUE_PENDING "'"
+                      " AND next_attempt_at > ?2) + (SELECT count(*) FROM events"
+                      " WHERE status = '" QUEUE_SENDING "' AND lease_until > ?3)",
+    [Q_COUNT_IMPLAUSIBLE] = "SELECT count(*) FROM events WHERE queued_at < ?4 OR queued_at > ?5",
     [Q_UNFINISHED] = "SELECT count(*), min(next_attempt_at) FROM events"
                      " WHERE status IN ('" QUEUE_PENDING "', '" QUEUE_SENDING "')",
     [Q_DLQ_HAS] = "SELECT 1 FROM dlq WHERE id = ?1",
@@ -149,10 +155,7 @@ int queue_status_from_name(const char *name)
 /* Our status for an SQLite failure, with the path, what failed and SQLite's reason. */
 static int q_error(queue *q, int src, const char *what, char *err, size_t errlen)
 {
-    int code = src & 0xff;
-    int st = code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? ANON_ECORRUPT
-             : code == SQLITE_NOMEM                          ? ANON_ENOMEM
-                                                             : ANON_EIO;
+    int st = anon_sqlite_status(src);
     const char *msg = sqlite3_errcode(q->db) != SQLITE_OK ? sqlite3_errmsg(q->db)
                                                           : sqlite3_errstr(src);
 
@@ -279,6 +282,16 @@ void queue_rollback(queue *q)
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+void queue_times_at(int64_t now_ms, int64_t lease_ms, struct queue_times *t)
+{
+    anon_format_ts(now_ms, t->now);
+    anon_format_ts(now_ms + QUEUE_RETRY_HORIZON_MS, t->retry);
+    anon_format_ts(now_ms + lease_ms, t->lease);
+    t->clock.now = t->now;
+    t->clock.retry_horizon = t->retry;
+    t->clock.lease_horizon = t->lease;
+}
+
 /* ---- appending ---- */
 
 int queue_append(queue *q, const struct queue_event *ev, int *ret_dup, char *err,
@@ -322,8 +335,7 @@ int queue_mark_seen(queue *q, int64_t id, char *err, size_t errlen)
 int queue_next_due(queue *q, const struct queue_due *due, int64_t after_id, int64_t *ret_id,
                    char *err, size_t errlen)
 {
-    const int which[] = {Q_PICK_NULL, due->flush_now ? Q_PICK_ANY : Q_PICK_RETRY,
-                         Q_PICK_LEASE};
+    const int which[] = {Q_PICK_PENDING, Q_PICK_LEASE};
     int64_t best = 0;
 
     for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
@@ -333,7 +345,10 @@ int queue_next_due(queue *q, const struct queue_due *due, int64_t after_id, int6
         if (s == NULL)
             return ANON_EIO;
         sqlite3_bind_int64(s, 1, after_id);
-        bind_text(s, 2, due->now);
+        bind_text(s, 2, due->clock.now);
+        bind_text(s, 3, which[i] == Q_PICK_PENDING ? due->clock.retry_horizon
+                                                   : due->clock.lease_horizon);
+        sqlite3_bind_int(s, 4, due->flush_now);
         if ((rc = step_row(q, s, "cannot look for due events", &row, err, errlen)) != ANON_OK)
             return rc;
         if (row) {
@@ -398,8 +413,12 @@ static int group_start(queue *q, int which, const struct queue_due *due,
     for (int i = 0; i < 4; i++)
         bind_text(s, i + 1, hdr[i]);
     sqlite3_bind_int64(s, 5, from_id);
-    bind_text(s, 6, due->now);
+    bind_text(s, 6, due->clock.now);
     sqlite3_bind_int(s, 7, limit);
+    bind_text(s, 8, which == Q_GROUP_PENDING ? due->clock.retry_horizon
+                                             : due->clock.lease_horizon);
+    if (which == Q_GROUP_PENDING)
+        sqlite3_bind_int(s, 9, due->flush_now);
     return step_row(q, s, "cannot read due events", ret_row, err, errlen);
 }
 
@@ -411,8 +430,8 @@ int queue_due_rows(queue *q, const struct queue_due *due, const char *const hdr[
     int prow = 0, lrow = 0, rc, n = 0;
 
     /* Two id-ordered reads (each uses its index), merged by id. */
-    if ((rc = group_start(q, due->flush_now ? Q_GROUP_ANY : Q_GROUP_DUE, due, hdr, from_id,
-                          limit, &p, &prow, err, errlen)) != ANON_OK ||
+    if ((rc = group_start(q, Q_GROUP_PENDING, due, hdr, from_id, limit, &p, &prow, err,
+                          errlen)) != ANON_OK ||
         (rc = group_start(q, Q_GROUP_LEASE, due, hdr, from_id, limit, &l, &lrow, err,
                           errlen)) != ANON_OK)
         goto out;
@@ -423,10 +442,11 @@ int queue_due_rows(queue *q, const struct queue_due *due, const char *const hdr[
                                  : l;
         struct queue_due_row row = {
             .id = sqlite3_column_int64(from, 0),
-            .retry_count = sqlite3_column_int(from, 1),
-            .queued_at = col_text(from, 2),
-            .parameters = col_text(from, 3),
-            .name = col_text(from, 4),
+            .uuid = col_text(from, 1),
+            .retry_count = sqlite3_column_int(from, 2),
+            .queued_at = col_text(from, 3),
+            .parameters = col_text(from, 4),
+            .name = col_text(from, 5),
         };
 
         if (fn(ctx, &row) != 0) {
@@ -516,26 +536,31 @@ int queue_dead(queue *q, int64_t id, int retry_count, const char *last_error,
 
 /* ---- housekeeping ---- */
 
-int queue_expire(queue *q, const char *cutoff, const char *now, const char *reason,
-                 long *ret_n, char *err, size_t errlen)
+int queue_expire(queue *q, const struct queue_clock *clock, const char *cutoff,
+                 const char *floor, const char *reason, long *ret_n, char *err,
+                 size_t errlen)
 {
-    sqlite3_stmt *s = stmt(q, Q_EXPIRE_MOVE, err, errlen);
-    int rc;
+    static const int which[] = {Q_EXPIRE_MOVE, Q_EXPIRE_DELETE};
+    int rc = ANON_OK;
 
     *ret_n = 0;
-    if (s == NULL)
-        return ANON_EIO;
-    bind_text(s, 1, cutoff);
-    bind_text(s, 4, now);
-    bind_text(s, 5, reason);
-    bind_text(s, 6, now);
-    if ((rc = run(q, s, "cannot expire old events", NULL, err, errlen)) != ANON_OK)
-        return rc;
-    if ((s = stmt(q, Q_EXPIRE_DELETE, err, errlen)) == NULL)
-        return ANON_EIO;
-    bind_text(s, 1, cutoff);
-    bind_text(s, 6, now);
-    return run(q, s, "cannot expire old events", ret_n, err, errlen);
+    for (size_t i = 0; i < 2 && rc == ANON_OK; i++) {
+        sqlite3_stmt *s = stmt(q, which[i], err, errlen);
+
+        if (s == NULL)
+            return ANON_EIO;
+        bind_text(s, 1, cutoff);
+        if (which[i] == Q_EXPIRE_MOVE) {
+            bind_text(s, 4, clock->now);
+            bind_text(s, 5, reason);
+        }
+        bind_text(s, 6, clock->now);
+        bind_text(s, 7, floor);
+        bind_text(s, 8, clock->lease_horizon);
+        rc = run(q, s, "cannot expire old events", which[i] == Q_EXPIRE_DELETE ? ret_n : NULL,
+                 err, errlen);
+    }
+    return rc;
 }
 
 int queue_prune_sent(queue *q, const char *cutoff, long *ret_n, char *err, size_t errlen)
@@ -584,10 +609,16 @@ static int count_one(queue *q, sqlite3_stmt *s, int64_t *ret, char *err, size_t 
     return rc;
 }
 
-int queue_count(queue *q, const char *now, struct queue_counts *ret, char *err,
-                size_t errlen)
+int queue_count(queue *q, const struct queue_clock *clock, const char *floor,
+                struct queue_counts *ret, char *err, size_t errlen)
 {
+    static const int which[] = {Q_COUNT_DLQ, Q_COUNT_DUE, Q_COUNT_LAPSED, Q_COUNT_CLOCK,
+                                Q_COUNT_IMPLAUSIBLE};
+    int64_t *into[] = {&ret->dlq, &ret->due_now, &ret->lease_lapsed, &ret->clock_moved,
+                       &ret->implausible_ts};
+    char day_ahead[ANON_TS_LEN + 1];
     sqlite3_stmt *s = stmt(q, Q_COUNT_STATUS, err, errlen);
+    int64_t now_ms = 0;
     int src, rc;
 
     memset(ret, 0, sizeof *ret);
@@ -602,18 +633,65 @@ int queue_count(queue *q, const char *now, struct queue_counts *ret, char *err,
     sqlite3_reset(s);
     if (src != SQLITE_DONE)
         return q_error(q, src, "cannot count events", err, errlen);
-    if ((s = stmt(q, Q_COUNT_DLQ, err, errlen)) == NULL ||
-        (rc = count_one(q, s, &ret->dlq, err, errlen)) != ANON_OK)
-        return s == NULL ? ANON_EIO : rc;
-    if ((s = stmt(q, Q_COUNT_DUE, err, errlen)) == NULL)
+    anon_parse_ts(clock->now, &now_ms);
+    anon_format_ts(now_ms + 86400 * 1000LL, day_ahead);
+    for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
+        if ((s = stmt(q, which[i], err, errlen)) == NULL)
+            return ANON_EIO;
+        if (which[i] != Q_COUNT_DLQ) {
+            bind_text(s, 1, clock->now);
+            bind_text(s, 2, clock->retry_horizon);
+            bind_text(s, 3, clock->lease_horizon);
+            bind_text(s, 4, floor);
+            bind_text(s, 5, day_ahead);
+        }
+        if ((rc = count_one(q, s, into[i], err, errlen)) != ANON_OK)
+            return rc;
+    }
+    return ANON_OK;
+}
+
+int queue_count_clock_moved(queue *q, const struct queue_clock *clock, long *ret_n,
+                            char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_COUNT_CLOCK, err, errlen);
+    int64_t n = 0;
+    int rc;
+
+    *ret_n = 0;
+    if (s == NULL)
         return ANON_EIO;
-    bind_text(s, 1, now);
-    if ((rc = count_one(q, s, &ret->due_now, err, errlen)) != ANON_OK)
-        return rc;
-    if ((s = stmt(q, Q_COUNT_LAPSED, err, errlen)) == NULL)
-        return ANON_EIO;
-    bind_text(s, 1, now);
-    return count_one(q, s, &ret->lease_lapsed, err, errlen);
+    bind_text(s, 2, clock->retry_horizon);
+    bind_text(s, 3, clock->lease_horizon);
+    if ((rc = count_one(q, s, &n, err, errlen)) == ANON_OK)
+        *ret_n = (long)n;
+    return rc;
+}
+
+int queue_explain_claims(queue *q, void (*fn)(void *ctx, const char *stmt, const char *line),
+                         void *ctx, char *err, size_t errlen)
+{
+    static const struct {
+        int which;
+        const char *name;
+    } claims[] = {{Q_PICK_PENDING, "pick pending"}, {Q_PICK_LEASE, "pick lapsed"},
+                  {Q_GROUP_PENDING, "group pending"}, {Q_GROUP_LEASE, "group lapsed"}};
+
+    for (size_t i = 0; i < sizeof claims / sizeof claims[0]; i++) {
+        char sql[2048];
+        sqlite3_stmt *s = NULL;
+        int src;
+
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sql_text[claims[i].which]);
+        if ((src = sqlite3_prepare_v2(q->db, sql, -1, &s, NULL)) != SQLITE_OK)
+            return q_error(q, src, "cannot explain", err, errlen);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW)
+            fn(ctx, claims[i].name, (const char *)sqlite3_column_text(s, 3));
+        sqlite3_finalize(s);
+        if (src != SQLITE_DONE)
+            return q_error(q, src, "cannot explain", err, errlen);
+    }
+    return ANON_OK;
 }
 
 int queue_unfinished(queue *q, long *ret_n, char *next, size_t nextlen, char *err,

@@ -34,11 +34,39 @@ const char *queue_status_name(int status);
 int queue_status_from_name(const char *name);
 
 /*
- * The lease rule, the one place it is written: a 'sending' row whose lease is
- * NULL or ends before now (?now in the statement) was claimed by a shipper that
- * died or hung, and may be claimed again without spending a retry.
+ * The lease rule, the one place it is written: a 'sending' row whose lease is NULL or
+ * ends before now was claimed by a shipper that died or hung, and may be claimed again
+ * without spending a retry. A lease that ends after the horizon (now plus the longest
+ * lease a shipper sets) was set by a clock that has since moved back: lapsed too.
  */
-#define QUEUE_LEASE_LAPSED(now) "(lease_until IS NULL OR lease_until < " now ")"
+#define QUEUE_LEASE_LAPSED(now, horizon) \
+    "(lease_until IS NULL OR lease_until < " now " OR lease_until > " horizon ")"
+/* The due rule for a pending row, likewise: no next attempt, one that has come, or one
+ * further ahead than any backoff or Retry-After could have set (the clock moved back). */
+#define QUEUE_DUE(now, horizon) \
+    "(next_attempt_at IS NULL OR next_attempt_at <= " now " OR next_attempt_at > " horizon ")"
+
+/* How far ahead a next attempt can ever be set: the Retry-After cap (24 h, longer than
+ * the backoff cap), plus a minute for clocks that differ a little between runs. */
+#define QUEUE_RETRY_HORIZON_MS ((24 * 3600 + 60) * 1000LL)
+/* The lease status assumes (the shipper's with its default timeouts: 2 x (30 s + 10 s)
+ * + 60 s); the shipper itself uses the lease length of its own options. */
+#define QUEUE_DEFAULT_LEASE_MS (140 * 1000LL)
+
+/* The times a due or lapsed test is made against (wire-format text). */
+struct queue_clock {
+    const char *now;
+    const char *retry_horizon;  /* now + QUEUE_RETRY_HORIZON_MS */
+    const char *lease_horizon;  /* now + the lease length */
+};
+
+/* A queue_clock with the text it points to (keep it in place: clock points into it). */
+struct queue_times {
+    char now[24 + 1], retry[24 + 1], lease[24 + 1];
+    struct queue_clock clock;
+};
+/* Fills t for the time now_ms and a lease of lease_ms. */
+void queue_times_at(int64_t now_ms, int64_t lease_ms, struct queue_times *t);
 
 typedef struct queue queue;
 
@@ -81,10 +109,10 @@ int queue_append(queue *q, const struct queue_event *ev, int *ret_dup, char *err
 int queue_seen_init(queue *q, char *err, size_t errlen);
 int queue_mark_seen(queue *q, int64_t id, char *err, size_t errlen);
 
-/* What is due: pending rows whose next attempt is NULL or at most now (any pending row
- * when flush_now), and sending rows whose lease has lapsed; none already seen. */
+/* What is due: pending rows under QUEUE_DUE (any pending row when flush_now), and
+ * sending rows whose lease has lapsed; none already seen. */
 struct queue_due {
-    const char *now;
+    struct queue_clock clock;
     int flush_now;
 };
 
@@ -99,6 +127,7 @@ int queue_envelope_fields(queue *q, int64_t id, char *hdr[4], char *err, size_t 
 /* A due row as the shipper reads it; the strings are valid during the callback only. */
 struct queue_due_row {
     int64_t id;
+    const char *uuid;
     int retry_count;
     const char *queued_at;
     const char *parameters;
@@ -133,9 +162,11 @@ int queue_dead(queue *q, int64_t id, int retry_count, const char *last_error,
 
 /* ---- housekeeping ---- */
 
-/* Pending (and lapsed) events queued before cutoff -> dlq with reason; count in *ret_n. */
-int queue_expire(queue *q, const char *cutoff, const char *now, const char *reason,
-                 long *ret_n, char *err, size_t errlen);
+/* Pending (and lapsed) events queued before cutoff -> dlq with reason; count in *ret_n.
+ * Never an event queued before floor: its ts came from a wrong clock, not from age. */
+int queue_expire(queue *q, const struct queue_clock *clock, const char *cutoff,
+                 const char *floor, const char *reason, long *ret_n, char *err,
+                 size_t errlen);
 /* Deletes sent rows sent before cutoff; count in *ret_n. */
 int queue_prune_sent(queue *q, const char *cutoff, long *ret_n, char *err, size_t errlen);
 
@@ -155,12 +186,25 @@ int queue_record_run(queue *q, const struct queue_run *run, char *err, size_t er
 struct queue_counts {
     int64_t status[QUEUE_NSTATUS];  /* rows per status */
     int64_t dlq;                    /* dead letters */
-    int64_t due_now;                /* pending and due at now */
-    int64_t lease_lapsed;           /* sending with a lapsed lease at now */
+    int64_t due_now;                /* pending and due */
+    int64_t lease_lapsed;           /* sending with a lapsed lease */
+    int64_t clock_moved;            /* next attempts or leases beyond their horizon */
+    int64_t implausible_ts;         /* events whose ts is before floor or after a day from now */
 };
-/* Counts at now (the caller opens a read transaction for one snapshot of several reads). */
-int queue_count(queue *q, const char *now, struct queue_counts *ret, char *err,
-                size_t errlen);
+/* Counts at clock's times; floor: the earliest plausible ts (the caller opens a read
+ * transaction for one snapshot of several reads). */
+int queue_count(queue *q, const struct queue_clock *clock, const char *floor,
+                struct queue_counts *ret, char *err, size_t errlen);
+
+/* Pending rows whose next attempt, and sending rows whose lease, lies beyond clock's
+ * horizons (set by a clock that has since moved back). */
+int queue_count_clock_moved(queue *q, const struct queue_clock *clock, long *ret_n,
+                            char *err, size_t errlen);
+
+/* For tests: calls fn with the name of each statement that claims rows and each line of
+ * its EXPLAIN QUERY PLAN. */
+int queue_explain_claims(queue *q, void (*fn)(void *ctx, const char *stmt, const char *line),
+                         void *ctx, char *err, size_t errlen);
 /* Pending and sending rows, and the earliest next attempt ("" when none) into next. */
 int queue_unfinished(queue *q, long *ret_n, char *next, size_t nextlen, char *err,
                      size_t errlen);

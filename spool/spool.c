@@ -34,6 +34,7 @@ struct anon_spool {
     sqlite3 *db;
     queue *q;
     char *path;
+    int busy_ms;     /* how long to wait for another process's lock */
 };
 
 static char cpu_arch[65];
@@ -119,14 +120,23 @@ static int create_file(const char *path, const struct anon_spool_place *pl, char
     return ANON_OK;
 }
 
+int anon_sqlite_status(int src)
+{
+    switch (src & 0xff) {
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT: return ANON_ECORRUPT;
+    case SQLITE_NOMEM: return ANON_ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return ANON_EBUSY;
+    default: return ANON_EIO;
+    }
+}
+
 /* Maps an SQLite failure to our status, with the path and SQLite's reason. */
 static int db_error(sqlite3 *db, int src, const char *path, const char *what, char *err,
                     size_t errlen)
 {
-    int code = src & 0xff;
-    int st = code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? ANON_ECORRUPT
-             : code == SQLITE_NOMEM                          ? ANON_ENOMEM
-                                                             : ANON_EIO;
+    int st = anon_sqlite_status(src);
     const char *msg = db != NULL && sqlite3_errcode(db) != SQLITE_OK ? sqlite3_errmsg(db)
                                                                      : sqlite3_errstr(src);
 
@@ -151,7 +161,7 @@ static int use_wal(anon_spool *sp, char *err, size_t errlen)
     struct timespec pause = {0, 5 * 1000 * 1000};
     int src = SQLITE_OK;
 
-    for (int waited_ms = 0; waited_ms <= ANON_BUSY_TIMEOUT_MS; waited_ms += 5) {
+    for (int waited_ms = 0; waited_ms <= sp->busy_ms; waited_ms += 5) {
         sqlite3_stmt *st = NULL;
         const char *mode;
 
@@ -343,6 +353,8 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
         rc = anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
         goto fail;
     }
+    if ((rc = anon_busy_timeout_ms(&sp->busy_ms, err, errlen)) != ANON_OK)
+        goto fail;
     /* NOFOLLOW: the spool was checked not to be a link; it must not become one now (nor
      * a directory on the way: SQLite is given the path those links led to) */
     src = sqlite3_open_v2(place.real, &sp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW,
@@ -352,7 +364,7 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
         goto fail;
     }
     sqlite3_extended_result_codes(sp->db, 1);
-    sqlite3_busy_timeout(sp->db, ANON_BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(sp->db, sp->busy_ms);
     /* what is not ours to write is refused before anything, even the journal mode, is */
     if ((rc = read_format(sp, &f, err, errlen)) != ANON_OK ||
         (rc = check_format(sp, &f, err, errlen)) != ANON_OK)
@@ -361,6 +373,9 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
         (rc = exec(sp, "PRAGMA synchronous=FULL", "cannot set synchronous", err, errlen)) !=
             ANON_OK)
         goto fail;
+    /* a WAL that grew while a reader held it is cut back to this once a checkpoint has
+     * emptied it (anon_spool_shrink_wal does that at the end of a shipper run) */
+    exec(sp, "PRAGMA journal_size_limit = " ANON_WAL_LIMIT_STR, "cannot limit the WAL", NULL, 0);
     if ((flags & ANON_OPEN_QUICK_CHECK) && (rc = quick_check(sp, err, errlen)) != ANON_OK)
         goto fail;
     if ((rc = migrate(sp, &f, err, errlen)) != ANON_OK ||
@@ -401,6 +416,22 @@ sqlite3 *anon_spool_db(anon_spool *sp)
 queue *anon_spool_queue(anon_spool *sp)
 {
     return sp->q;
+}
+
+int anon_spool_shrink_wal(anon_spool *sp, int64_t over_bytes)
+{
+    char wal[4200];
+    struct stat st;
+    int src;
+
+    if (snprintf(wal, sizeof wal, "%s-wal", sp->path) >= (int)sizeof wal ||
+        stat(wal, &st) != 0 || (int64_t)st.st_size <= over_bytes)
+        return 0;
+    /* a reader that still holds the WAL is not waited for long: the next run tries again */
+    sqlite3_busy_timeout(sp->db, 200);
+    src = sqlite3_wal_checkpoint_v2(sp->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(sp->db, sp->busy_ms);
+    return src == SQLITE_OK ? 1 : -1;
 }
 
 int anon_spool_append(anon_spool *sp, const anon_event *const *evs, size_t n,
@@ -569,7 +600,9 @@ int anon_telemetry_emit(const anon_event *ev, const anon_emit_opts *opts,
     anon_spool *sp = NULL;
     anon_append_opts ao = {NULL, NULL};
     char uuids[1][ANON_UUID_LEN + 1];
-    int rc;
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    int64_t deadline;
+    int rc, busy_ms;
 
     if (opts != NULL && opts->no_emit_telemetry)
         return anon_seterr(err, errlen, ANON_DISABLED,
@@ -583,12 +616,24 @@ int anon_telemetry_emit(const anon_event *ev, const anon_emit_opts *opts,
         ao.session_id = opts->session_id;
         ao.client_version = opts->client_version;
     }
-    rc = anon_spool_open(opts != NULL ? opts->spool_path : NULL, &sp, err, errlen);
-    if (rc == ANON_OK)
-        rc = anon_spool_append(sp, &ev, 1, &ao, uuids, err, errlen);
+    if ((rc = anon_busy_timeout_ms(&busy_ms, err, errlen)) != ANON_OK)
+        return rc;
+    /* A spool held busy past the timeout (a long operator transaction, a migration, a
+     * shipper's checkpoint) is tried again until the timeout has passed once more
+     * overall: the event is the caller's only copy. */
+    deadline = anon_now_ms() + busy_ms;
+    for (;;) {
+        rc = anon_spool_open(opts != NULL ? opts->spool_path : NULL, &sp, err, errlen);
+        if (rc == ANON_OK)
+            rc = anon_spool_append(sp, &ev, 1, &ao, uuids, err, errlen);
+        anon_spool_close(sp);
+        sp = NULL;
+        if (rc != ANON_EBUSY || anon_now_ms() >= deadline)
+            break;
+        nanosleep(&pause, NULL);
+    }
     if (rc == ANON_OK && ret_uuid != NULL)
         memcpy(ret_uuid, uuids[0], sizeof uuids[0]);
-    anon_spool_close(sp);
     return rc;
 }
 

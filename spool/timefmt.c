@@ -16,17 +16,24 @@ int64_t anon_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The range the format can write (four-digit years): a clock outside it is clamped,
+ * never written as a malformed timestamp. */
+#define TS_MIN_MS 0LL                    /* 1970-01-01T00:00:00.000Z */
+#define TS_MAX_MS 253402300799999LL      /* 9999-12-31T23:59:59.999Z */
+
 void anon_format_ts(int64_t ms, char buf[ANON_TS_LEN + 1])
 {
-    /* floor division, so times before 1970 still truncate toward the past */
-    int64_t sec = ms / 1000, rem = ms % 1000;
+    int64_t sec, rem;
+
+    if (ms < TS_MIN_MS)
+        ms = TS_MIN_MS;
+    if (ms > TS_MAX_MS)
+        ms = TS_MAX_MS;
+    sec = ms / 1000;
+    rem = ms % 1000;
     struct tm tm;
     time_t t;
 
-    if (rem < 0) {
-        rem += 1000;
-        sec -= 1;
-    }
     t = (time_t)sec;
     char tmp[80];
 

@@ -10,6 +10,8 @@
 --    sequence starts above every id that events or dlq holds or ever handed out.
 -- 2. The file is marked as an anon-telemetry spool (PRAGMA application_id), so that no
 --    command ever mistakes another file for one.
+-- 3. events_due (status, id, next_attempt_at): claims walk it in id order, so draining
+--    a long backlog of due retries no longer sorts them all for every batch.
 
 -- The views name events: drop them while the table is rebuilt (recreated below).
 DROP VIEW IF EXISTS summary;
@@ -54,6 +56,7 @@ DELETE FROM sqlite_sequence WHERE name IN ('events', 'events_v2');
 INSERT INTO sqlite_sequence (name, seq) SELECT 'events', seq FROM temp.migrate_0002_seq;
 DROP TABLE temp.migrate_0002_seq;
 
+CREATE INDEX events_due ON events (status, id, next_attempt_at);
 CREATE INDEX events_by_status ON events (status, next_attempt_at, id);
 CREATE INDEX events_by_envelope
     ON events (session_id, client_version, schema_version, cpu_architecture, status, id);

@@ -66,13 +66,17 @@ check_eq "status --json: no run yet" None "$(json "d['last_run']")"
 check_eq "status --json: spool bytes = db + wal" True \
     "$(json "d['spool_bytes'] == d['db_bytes'] + d['wal_bytes'] > 0")"
 
-# ---- what a shipper leaves behind, written as the schema says
+# ---- what a shipper leaves behind, written as the schema says. A next attempt and a
+# lease a little ahead (as far ahead as a shipper sets them: further means the clock
+# moved back, and they count as due).
+NEXT=$(date -u -d '+12 hours' +%Y-%m-%dT%H:%M:%S.000Z)
+LEASE=$(date -u -d '+100 seconds' +%Y-%m-%dT%H:%M:%S.000Z)
 sql "$S" "
 UPDATE events SET status = 'sent', sent_at = '2026-01-01T00:00:01.000Z' WHERE id = 1;
-UPDATE events SET retry_count = 2, next_attempt_at = '2999-01-01T00:00:00.000Z',
+UPDATE events SET retry_count = 2, next_attempt_at = '$NEXT',
        last_error = 'HTTP 503' WHERE id = 2;
 UPDATE events SET queued_at = '2000-01-01T00:00:00.000Z' WHERE id = 3;
-UPDATE events SET status = 'sending', lease_until = '2999-01-01T00:00:00.000Z' WHERE id = 4;
+UPDATE events SET status = 'sending', lease_until = '$LEASE' WHERE id = 4;
 INSERT INTO dlq (id, uuid, name, schema_version, session_id, client_version, cpu_architecture,
                  queued_at, parameters, retry_count, last_error, moved_at, reason)
     SELECT id, uuid, name, schema_version, session_id, client_version, cpu_architecture,
@@ -100,7 +104,7 @@ check_match "status: dlq by reason, HTTP 400" "^ +1 +rejected by collector: HTTP
 check_match "status: oldest pending age" \
     "oldest pending +[0-9]+d [0-9]+h \(queued 2000-01-01T00:00:00.000Z\)" "$out"
 check_match "status: next attempt, then the backoff time" \
-    "next attempt +now \(1 due\), then 2999-01-01T00:00:00.000Z \(in " "$out"
+    "next attempt +now \(1 due\), then $NEXT \(in " "$out"
 check_match "status: last run is the latest" "last run +#2 started 2026-01-02T00:00:00.000Z" "$out"
 check_match "status: last run exit" "exit 75" "$out"
 check_match "status: last run counts" "sent 1, retried 1, dead 2" "$out"
@@ -113,11 +117,11 @@ check_eq "json: no lapsed lease" 0 "$(json "d['sending_lease_lapsed']")"
 sql "$S" "UPDATE events SET lease_until = '2001-01-01T00:00:00.000Z' WHERE id = 4"
 run ship status --spool "$S"
 check_match "status: a lapsed lease is shown" "sending +1 +\(1 with a lapsed lease" "$out"
-sql "$S" "UPDATE events SET lease_until = '2999-01-01T00:00:00.000Z' WHERE id = 4"
+sql "$S" "UPDATE events SET lease_until = '$LEASE' WHERE id = 4"
 run ship status --json --spool "$S"
 check_eq "json: oldest pending" 2000-01-01T00:00:00.000Z "$(json "d['oldest_pending_queued_at']")"
 check_eq "json: age in seconds" True "$(json "d['oldest_pending_age_seconds'] > 800000000")"
-check_eq "json: next attempt" 2999-01-01T00:00:00.000Z "$(json "d['next_attempt_at']")"
+check_eq "json: next attempt" "$NEXT" "$(json "d['next_attempt_at']")"
 check_eq "json: dlq by reason" 2 "$(json "sum(r['events'] for r in d['dlq_by_reason'])")"
 check_eq "json: last run" "2 75 1 1 2" \
     "$(json "' '.join(str(d['last_run'][k]) for k in ('id','exit_code','sent','retried','dead'))")"
@@ -127,7 +131,7 @@ run ship list --spool "$S"
 check_eq "list exits 0" 0 "$rc"
 check_match "list: a header" "^ID +STATUS +QUEUED AT +RETRIES +NEXT ATTEMPT +SESSION +LAST ERROR" "$out"
 check_eq "list: four rows, a header and a total" 6 "$(printf '%s\n' "$out" | wc -l)"
-check_match "list: the backed-off row" "^ *2 +pending +[0-9T:.Z-]+ +2 +2999-01-01T00:00:00.000Z +ops-a +HTTP 503" "$out"
+check_match "list: the backed-off row" "^ *2 +pending +[0-9T:.Z-]+ +2 +$NEXT +ops-a +HTTP 503" "$out"
 check_match "list: total" "^-- 4 events \(2 pending, 1 sending, 1 sent\)" "$out"
 # aligned: every line's STATUS column starts at the same offset
 check_eq "list: columns aligned" 1 \

@@ -74,7 +74,7 @@ check_eq "dry-run: nothing posted" 0 "$(requests)"
 check_eq "dry-run: rows unchanged" "$before" \
     "$(q "SELECT group_concat(id || status || retry_count || ifnull(next_attempt_at,'') || ifnull(lease_until,''), ',') FROM events")"
 check_eq "dry-run: no runs row" "$runs" "$(q "SELECT count(*) FROM runs")"
-q "UPDATE events SET next_attempt_at='2999-01-01T00:00:00.000Z' WHERE session_id='sF'"
+q "UPDATE events SET next_attempt_at='$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%S.000Z)' WHERE session_id='sF'"
 ship --dry-run
 check_eq "dry-run: respects backoff" 1 "$(printf '%s\n' "$out" | grep -c .)"
 ship --dry-run --now

@@ -1,4 +1,5 @@
-# ship_misc.sh: opt-out, a damaged spool (moved aside, exit 74), a missing spool,
+# ship_misc.sh: opt-out, a damaged spool (moved aside, exit 74), a file that is not a spool
+# (left untouched, exit 74), a missing spool,
 # --max-age, --keep-sent, --syslog.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../ship_helpers.sh"
@@ -27,17 +28,34 @@ S=$T/none/spool.db ship
 check_eq "missing spool: exit 0, silent" "0|" "$rc|$out$err"
 check_eq "missing spool: nothing created" no "$([ -e "$T/none" ] && echo yes || echo no)"
 
-# ---- a spool that is not a database: moved aside, never deleted, exit 74
+# ---- a file that is not a database at all is not one of our spools: refused, exit 74,
+# left where and as it is (issue 12, item 11; tests/integration/foreign.sh has the rest;
+# this used to be moved aside)
 mkdir -p "$T/bad"
 head -c 8192 /dev/urandom > "$T/bad/spool.db"
 sum=$(sha256sum < "$T/bad/spool.db")
 S=$T/bad/spool.db ship
 check_eq "not a database: exit 74" 74 "$rc"
-check_match "not a database: reported with the new name" "moved aside to $T/bad/spool.db.corrupt-" "$err"
-moved=$(ls "$T/bad" | grep -c '^spool.db.corrupt-[0-9TZ]*$')
-check_eq "not a database: moved aside" 1 "$moved"
-check_eq "not a database: content kept" "$sum" "$(cat "$T"/bad/spool.db.corrupt-* | sha256sum)"
-check_eq "not a database: old name free" no "$([ -e "$T/bad/spool.db" ] && echo yes || echo no)"
+check_match "not a database: reported as not a spool, left untouched" "not an anon-telemetry spool.*left untouched" "$err"
+check_eq "not a database: not moved aside" 0 "$(ls "$T/bad" | grep -c 'corrupt')"
+check_eq "not a database: content kept" "$sum" "$(sha256sum < "$T/bad/spool.db")"
+
+# ---- one of our spools that SQLite cannot read any more (our header, garbage after it):
+# moved aside, never deleted, exit 74
+mkdir -p "$T/bad2"
+S=$T/bad2/spool.db queue 2 bad2
+sqlite3 "$T/bad2/spool.db" "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;" >/dev/null
+python3 -c "
+import sys
+f = open(sys.argv[1], 'r+b'); f.seek(100); f.write(b'\\xee' * 8000); f.close()" "$T/bad2/spool.db"
+sum=$(sha256sum < "$T/bad2/spool.db")
+S=$T/bad2/spool.db ship
+check_eq "damaged spool: exit 74" 74 "$rc"
+check_match "damaged spool: reported with the new name" "moved aside to $T/bad2/spool.db.corrupt-" "$err"
+moved=$(ls "$T/bad2" | grep -c '^spool.db.corrupt-[0-9TZ]*$')
+check_eq "damaged spool: moved aside" 1 "$moved"
+check_eq "damaged spool: content kept" "$sum" "$(cat "$T"/bad2/spool.db.corrupt-[0-9TZ]* | sha256sum)"
+check_eq "damaged spool: old name free" no "$([ -e "$T/bad2/spool.db" ] && echo yes || echo no)"
 
 # ---- a database that fails quick_check: moved aside, exit 74
 mkdir -p "$T/corrupt"
