@@ -28,7 +28,7 @@ endif
 # this file: on a fresh machine pkg-config and the packages only arrive with the
 # $(BUILD)/.deps-ok step, which every compile waits for. The eval keeps the first answer,
 # so pkg-config runs once per make, not once per object.
-PKGS       = sqlite3 libcurl libcjson
+PKGS       = sqlite3 libcurl libcjson libmicrohttpd
 LIB_PKGS   = sqlite3 libcjson    # what libanontelemetry itself needs (curl is the shipper's)
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(or $(PKG_LIBS),$(error \
@@ -57,6 +57,8 @@ LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o \
             $(BUILD)/obj/gen/migrations.o
 SHIP_SRCS = $(filter-out shipper/main.c,$(wildcard shipper/*.c))
 SHIP_OBJS = $(SHIP_SRCS:%.c=$(BUILD)/obj/%.o)
+RELAY_SRCS = $(filter-out relay/main.c,$(wildcard relay/*.c))
+RELAY_OBJS = $(RELAY_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS = $(wildcard tests/unit/test_*.c)
 TESTS     = $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
@@ -67,6 +69,9 @@ BINS += $(BUILD)/anon-telemetry-tokens
 endif
 ifneq ($(wildcard shipper/main.c),)
 BINS += $(BUILD)/anon-telemetry-ship
+endif
+ifneq ($(wildcard relay/main.c),)
+BINS += $(BUILD)/anon-telemetry-relay
 endif
 
 .PHONY: all deps test bench demo install uninstall clean crash fuzz valgrind
@@ -99,6 +104,10 @@ $(BUILD)/obj/shipper/%.o: shipper/%.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(SHIP_CFLAGS) -MMD -MP -c -o $@ $<
 
+$(BUILD)/obj/relay/%.o: relay/%.c | $(BUILD)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIP_CFLAGS) -Irelay -MMD -MP -c -o $@ $<
+
 $(BUILD)/libanontelemetry.a: $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
@@ -127,9 +136,17 @@ $(BUILD)/anon-telemetry-tokens: $(BUILD)/obj/spool/cmd_tokens.o $(BUILD)/libanon
 $(BUILD)/anon-telemetry-ship: $(BUILD)/obj/shipper/main.o $(BUILD)/libship.a $(BUILD)/libanontelemetry.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libship.a $(BUILD)/libanontelemetry.a
+# The relay: its objects in librelay.a (the unit tests link them too), the shipper's log.c.
+$(BUILD)/librelay.a: $(RELAY_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/anon-telemetry-relay: $(BUILD)/obj/relay/main.o $(BUILD)/librelay.a $(BUILD)/libship.a $(BUILD)/libanontelemetry.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/librelay.a $(BUILD)/libship.a $(BUILD)/libanontelemetry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SHIP_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libship.a $(BUILD)/libanontelemetry.a $(ALL_LDFLAGS) $(LIBS)
+	$(CC) $(SHIP_CFLAGS) -Irelay -Itests/unit -o $@ $< $(BUILD)/librelay.a $(BUILD)/libship.a $(BUILD)/libanontelemetry.a $(ALL_LDFLAGS) $(LIBS)
 
 # LD_PRELOAD shim for the I/O fault tests (tests/faults/faultfs.c); never sanitized itself.
 $(BUILD)/faultfs.so: tests/faults/faultfs.c

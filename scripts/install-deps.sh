@@ -5,7 +5,8 @@
 set -eu
 
 PKGS="build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev sqlite3 \
-python3 python3-jsonschema openssl ca-certificates procps valgrind curl time"
+python3 python3-jsonschema openssl ca-certificates procps valgrind curl time \
+libmicrohttpd-dev python3-httpx"
 
 missing=""
 for p in $PKGS; do
