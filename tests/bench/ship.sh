@@ -5,6 +5,8 @@
 #   2. peak RSS draining 1,000,000 pending rows against 10,000 (target: within 1.5x)
 #   3. --parallel 8 against --parallel 1, the collector answering after 20 ms (target: >= 5x)
 #   4. a run on an empty spool against `sqlite3 SELECT count(*)` of it (target: <= 2x)
+#   5. drain 1,000,000 events due for retry (after a 5xx outage) against 1,000,000 fresh
+#      ones (target: >= 0.8x the fresh rate)
 # Rows are generated with sqlite3 SQL (a recursive CTE), each with the parameters of one
 # event appended by anon-telemetry-spool.
 set -u
@@ -117,3 +119,18 @@ ship_ms=$(python3 -c "print('%.2f' % (($t1 - $t0) * 1000 / $N))")
 sql_ms=$(python3 -c "print('%.2f' % (($t2 - $t1) * 1000 / $N))")
 echo "empty spool: a shipper run ${ship_ms} ms, sqlite3 SELECT count(*) ${sql_ms} ms"
 echo "empty-run cost ratio: $(ratio "$ship_ms" "$sql_ms")x (target: <= 2x)"
+
+# ---- 5. draining 1,000,000 due retries against 1,000,000 fresh events
+make_spool "$T/fresh.db" 1000000 50
+make_spool "$T/retry.db" 1000000 50
+sqlite3 "$T/retry.db" "UPDATE events SET retry_count = 1, last_error = 'HTTP 503',
+    next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute',
+                               '+' || (id % 1000) || ' seconds', '-1000 seconds')" >/dev/null
+t0=$(now_s); "$SHIP" --spool "$T/fresh.db" --endpoint "$FAST" --parallel 8; t1=$(now_s)
+t2=$(now_s); "$SHIP" --spool "$T/retry.db" --endpoint "$FAST" --parallel 8; t3=$(now_s)
+fresh=$(python3 -c "print(int(1000000 / ($t1 - $t0)))")
+retry=$(python3 -c "print(int(1000000 / ($t3 - $t2)))")
+echo "drain 1,000,000 fresh events: $fresh events/s ($(pending "$T/fresh.db") left)"
+echo "drain 1,000,000 due retries: $retry events/s ($(pending "$T/retry.db") left)"
+echo "due retries / fresh: $(ratio "$retry" "$fresh")x (target: >= 0.8x)"
+rm -f "$T"/fresh.db* "$T"/retry.db*
