@@ -5,6 +5,8 @@
 #   make test SUITE=ops    one suite (ops.sh; test_ops; ops: both, where both exist)
 #   make SANITIZE=1 test   the same under ASan+UBSan (objects in build/san)
 #   make bench        benchmarks (ratios against baselines run side by side)
+#   make fuzz         fuzz every tests/fuzz/fuzz_*.c target with clang for FUZZ_SECONDS (60)
+#                     each (make test replays their seed corpora: fuzz_replay.sh)
 #   make demo         the main job end to end: queue, ship to a local collector, inspect
 #   make install      PREFIX=/usr/local DESTDIR= (make uninstall undoes it)
 
@@ -170,8 +172,8 @@ demo: all
 crash: all
 	@ANON_BUILD=$(BUILD) tests/crash/crash.sh $(CRASH_ARGS)
 
-fuzz:
-	@tests/fuzz/run.sh
+fuzz: $(BUILD)/.deps-ok
+	@FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) FUZZ_OUT=$(BUILD)/fuzz tests/fuzz/run.sh
 
 valgrind: all $(TESTS)
 	@ANON_BUILD=$(BUILD) ANON_VALGRIND=1 tests/run.sh --unit-only $(if $(SUITE),--suite '$(SUITE)')

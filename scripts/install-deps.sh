@@ -4,7 +4,10 @@
 #   scripts/install-deps.sh [--check]   --check: report what is missing, install nothing
 set -eu
 
+# clang and libclang-rt-14-dev (libFuzzer's runtime on Debian 12): make test replays the
+# fuzz seed corpora through their sanitized targets, and CI fuzzes each for a while.
 PKGS="build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev sqlite3 \
+clang libclang-rt-14-dev \
 python3 python3-jsonschema openssl ca-certificates procps valgrind curl time \
 libmicrohttpd-dev python3-httpx"
 
