@@ -88,6 +88,7 @@ struct http_slot {
     char body[HTTP_BODY_CAP + 1];
     size_t body_len;
     size_t body_total;
+    struct curl_slist *req_headers; /* the client's headers plus this request's own */
 };
 
 struct http_client {
@@ -243,6 +244,7 @@ void http_free(struct http_client *c)
         if (c->slots[i].busy && c->multi != NULL)
             cf.multi_remove_handle(c->multi, c->slots[i].easy);
         cf.easy_cleanup(c->slots[i].easy);
+        cf.slist_free_all(c->slots[i].req_headers);
     }
     free(c->slots);
     if (c->multi != NULL)
@@ -261,8 +263,35 @@ int http_inflight(const struct http_client *c)
     return c->inflight;
 }
 
-int http_post(struct http_client *c, const char *body, size_t len, void *tag, char *err,
-              size_t errlen)
+/* The slot's header list: the client's, and header (when given) for this request. */
+static int set_headers(struct http_client *c, struct http_slot *s, const char *header)
+{
+    struct curl_slist *list = NULL, *grown;
+
+    /* the slot is idle: curl no longer reads the list of its previous request */
+    cf.slist_free_all(s->req_headers);
+    s->req_headers = NULL;
+    if (header == NULL) {
+        cf.easy_setopt(s->easy, CURLOPT_HTTPHEADER, c->headers);
+        return 0;
+    }
+    for (const struct curl_slist *h = c->headers; h != NULL; h = h->next) {
+        if ((grown = cf.slist_append(list, h->data)) == NULL)
+            goto oom;
+        list = grown;
+    }
+    if ((grown = cf.slist_append(list, header)) == NULL)
+        goto oom;
+    s->req_headers = grown;
+    cf.easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->req_headers);
+    return 0;
+oom:
+    cf.slist_free_all(list);
+    return -1;
+}
+
+int http_post(struct http_client *c, const char *body, size_t len, const char *header,
+              void *tag, char *err, size_t errlen)
 {
     struct http_slot *s = NULL;
     CURLMcode mc;
@@ -281,6 +310,8 @@ int http_post(struct http_client *c, const char *body, size_t len, void *tag, ch
     s->body_len = 0;
     s->body_total = 0;
     s->tag = tag;
+    if (set_headers(c, s, header) != 0)
+        return anon_seterr(err, errlen, -1, "out of memory for the request's headers");
     cf.easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     cf.easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
     mc = cf.multi_add_handle(c->multi, s->easy);

@@ -52,10 +52,11 @@ void http_free(struct http_client *c);
 int http_free_slots(const struct http_client *c);
 /* Number of requests in flight. */
 int http_inflight(const struct http_client *c);
-/* Starts a POST of len bytes of body (JSON). body is NOT copied: it must stay valid
- * until http_wait returns this request's result. 0, or -1 (no free slot, curl error). */
-int http_post(struct http_client *c, const char *body, size_t len, void *tag, char *err,
-              size_t errlen);
+/* Starts a POST of len bytes of body (JSON), with header ("Name: value", copied; NULL:
+ * none) besides the client's own. body is NOT copied: it must stay valid until
+ * http_wait returns this request's result. 0, or -1 (no free slot, curl error). */
+int http_post(struct http_client *c, const char *body, size_t len, const char *header,
+              void *tag, char *err, size_t errlen);
 /* Waits until one request completes and fills *ret. 1: a result; 0: nothing in
  * flight; -1: curl's multi interface failed (err says why). */
 int http_wait(struct http_client *c, struct http_result *ret, char *err, size_t errlen);

@@ -58,6 +58,7 @@ static void on_stop_signal(int sig)
 
 struct row {
     int64_t id;
+    char *uuid;             /* sent along (Anon-Telemetry-Event-Ids): a relay keeps it */
     int retry_count;
     char *queued_at;
     char *parameters;
@@ -69,6 +70,7 @@ struct batch {
     struct row *rows;
     size_t n;
     anon_buf body;
+    anon_buf ids;           /* "Anon-Telemetry-Event-Ids: UUID,..." for the body's events */
     struct batch *next;     /* in the queue of split halves waiting to be posted */
 };
 
@@ -158,12 +160,14 @@ static void batch_free(struct batch *b)
     for (int i = 0; i < 4; i++)
         free(b->hdr[i]);
     for (size_t i = 0; i < b->n; i++) {
+        free(b->rows[i].uuid);
         free(b->rows[i].queued_at);
         free(b->rows[i].parameters);
         free(b->rows[i].name);
     }
     free(b->rows);
     anon_buf_free(&b->body);
+    anon_buf_free(&b->ids);
     free(b);
 }
 
@@ -174,12 +178,13 @@ static int batch_add_row(void *ctx, const struct queue_due_row *row)
     struct row *w = &b->rows[b->n];
 
     w->id = row->id;
+    w->uuid = strdup(row->uuid);
     w->retry_count = row->retry_count;
     w->queued_at = strdup(row->queued_at);
     w->parameters = strdup(row->parameters);
     w->name = strdup(row->name);
     b->n++;
-    return w->queued_at && w->parameters && w->name ? 0 : -1;
+    return w->uuid && w->queued_at && w->parameters && w->name ? 0 : -1;
 }
 
 static int build_body(struct batch *b)
@@ -198,7 +203,16 @@ static int build_body(struct batch *b)
     anon_buf_reset(&b->body);
     rc = envelope_build(&b->body, &h, anon_now_ms(), evs, b->n);
     free(evs);
-    return rc;
+    /* the events' uuids, in order: a relay (anon-telemetry-relay) keeps them, so a resend
+     * after a lost answer stores nothing twice however many hops it takes */
+    anon_buf_reset(&b->ids);
+    anon_buf_puts(&b->ids, ENVELOPE_IDS_HEADER ": ");
+    for (size_t i = 0; i < b->n; i++) {
+        if (i > 0)
+            anon_buf_append(&b->ids, ",", 1);
+        anon_buf_puts(&b->ids, b->rows[i].uuid);
+    }
+    return rc != 0 || b->ids.oom ? -1 : 0;
 }
 
 /* A new batch holding rows [from, from + n) of src (their ownership moves). */
@@ -209,6 +223,7 @@ static struct batch *batch_take(struct batch *src, size_t from, size_t n)
     if (b == NULL)
         return NULL;
     anon_buf_init(&b->body);
+    anon_buf_init(&b->ids);
     b->rows = calloc(n, sizeof(*b->rows));
     if (b->rows == NULL)
         goto fail;
@@ -282,6 +297,7 @@ static int claim(struct run *r, struct batch **ret_b)
         goto out;
     }
     anon_buf_init(&b->body);
+    anon_buf_init(&b->ids);
     if (ok(r, queue_envelope_fields(r->q, pick, b->hdr, err, sizeof(err)), err) != 0)
         goto out;
     rc = queue_due_rows(r->q, &due, (const char *const *)b->hdr, pick, r->o->batch_size,
@@ -669,7 +685,8 @@ static void ship_loop(struct run *r)
                 batch_free(b);
                 break;
             }
-            if (http_post(r->http, b->body.data, b->body.len, b, err, sizeof(err)) != 0) {
+            if (http_post(r->http, b->body.data, b->body.len, b->ids.data, b, err,
+                          sizeof(err)) != 0) {
                 log_warnx("%s", err);
                 stop_run(r, EX_SOFTWARE, "%s%s", err, "");
                 release(r, b);
