@@ -1,4 +1,4 @@
--- spool.sql: the one definition of the anon-telemetry spool (format version 2).
+-- spool.sql: the one definition of the anon-telemetry spool (format version 3).
 --
 -- The library builds this file in at compile time and applies it, in one transaction,
 -- to a new, empty file. An older spool is brought here step by step by the numbered
@@ -13,6 +13,8 @@
 --                                      |--408/429/5xx--> pending (retry_count+1, next_attempt_at later)
 --                                      |--400/413 alone/422/retries exhausted/expired--> dlq
 --                                      '--lease expired (shipper died)--> claimable again, no retry spent
+--                pending --bundle create--> exported (bundle) --receipt apply--> sent, or dlq ('remote: ...')
+--                   (--forget: sent at once; --reexport: exported again, in a new bundle)
 
 CREATE TABLE IF NOT EXISTS events (
     id               INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: dlq keeps the id
@@ -25,12 +27,13 @@ CREATE TABLE IF NOT EXISTS events (
     queued_at        TEXT NOT NULL,                   -- the event's ts
     parameters       TEXT NOT NULL,                   -- the 38-key JSON object, exactly as sent
     status           TEXT NOT NULL DEFAULT 'pending'
-                     CHECK (status IN ('pending', 'sending', 'sent')),
+                     CHECK (status IN ('pending', 'sending', 'sent', 'exported')),
     retry_count      INTEGER NOT NULL DEFAULT 0,      -- failed attempts answered by a collector
     next_attempt_at  TEXT,                            -- NULL: due now
     lease_until      TEXT,                            -- while 'sending': when a dead shipper's claim lapses
     last_error       TEXT,
-    sent_at          TEXT
+    sent_at          TEXT,
+    bundle           TEXT                             -- the bundle it was exported in or imported from
 );
 
 -- The shipper's queries: due rows in id order (claims walk events_due from a cursor),
@@ -40,6 +43,8 @@ CREATE INDEX IF NOT EXISTS events_by_status ON events (status, next_attempt_at, 
 CREATE INDEX IF NOT EXISTS events_by_envelope
     ON events (session_id, client_version, schema_version, cpu_architecture, status, id);
 CREATE INDEX IF NOT EXISTS events_by_sent_at ON events (sent_at) WHERE status = 'sent';
+-- A bundle's events (receipts on both sides).
+CREATE INDEX IF NOT EXISTS events_by_bundle ON events (bundle) WHERE bundle IS NOT NULL;
 
 -- Dead letters: an event the shipper will not try again until an operator requeues it.
 CREATE TABLE IF NOT EXISTS dlq (
@@ -55,8 +60,10 @@ CREATE TABLE IF NOT EXISTS dlq (
     retry_count      INTEGER NOT NULL DEFAULT 0,
     last_error       TEXT,
     moved_at         TEXT NOT NULL,
-    reason           TEXT NOT NULL                    -- a sentence: 'rejected by collector: HTTP 400'
+    reason           TEXT NOT NULL,                   -- a sentence: 'rejected by collector: HTTP 400'
+    bundle           TEXT                             -- as in events
 );
+CREATE INDEX IF NOT EXISTS dlq_by_bundle ON dlq (bundle) WHERE bundle IS NOT NULL;
 
 -- One row per shipper run, for `anon-telemetry-ship status` ("last run's outcome").
 CREATE TABLE IF NOT EXISTS runs (
@@ -68,6 +75,34 @@ CREATE TABLE IF NOT EXISTS runs (
     retried     INTEGER NOT NULL DEFAULT 0,
     dead        INTEGER NOT NULL DEFAULT 0,
     summary     TEXT
+);
+
+-- The spool's identity: one row. A bundle names the spool that made it, and a receipt
+-- is applied only to that spool.
+CREATE TABLE IF NOT EXISTS spool (
+    one      INTEGER PRIMARY KEY CHECK (one = 1),   -- a single row
+    spool_id TEXT NOT NULL                          -- 32 random hex digits, never changed
+);
+INSERT OR IGNORE INTO spool (one, spool_id) VALUES (1, lower(hex(randomblob(16))));
+
+-- Bundles made here (events carried out on removable media) and imported here, and
+-- their receipts. receipt, for a bundle made here: 'writing' (its file was being
+-- written; the command died if it stays so), 'awaiting' (no receipt yet), 'partial' (a
+-- receipt came; some events were still pending there), 'complete', 'reexported' (its
+-- unsettled events went into a later bundle), 'none' (--forget); for one imported here:
+-- 'due' (no receipt made yet), 'issued'.
+CREATE TABLE IF NOT EXISTS bundles (
+    id          TEXT PRIMARY KEY,        -- the bundle's uuid (its header's "bundle")
+    direction   TEXT NOT NULL CHECK (direction IN ('made', 'imported')),
+    spool_id    TEXT NOT NULL,           -- the spool that made it ('made': this one)
+    created_at  TEXT NOT NULL,           -- when it was made (its header's created_at)
+    recorded_at TEXT NOT NULL,           -- when it was made or first imported here
+    events      INTEGER NOT NULL DEFAULT 0,
+    duplicates  INTEGER NOT NULL DEFAULT 0, -- imported: events this spool held already
+    file        TEXT NOT NULL,           -- the file it was written to or imported from
+    receipt     TEXT NOT NULL CHECK (receipt IN ('writing', 'awaiting', 'partial',
+                    'complete', 'reexported', 'none', 'due', 'issued')),
+    receipt_at  TEXT                     -- made: last receipt applied; imported: last made
 );
 
 -- For people with sqlite3: SELECT * FROM summary;
@@ -107,5 +142,14 @@ CREATE VIEW IF NOT EXISTS pending_due AS
             OR next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
      ORDER BY id;
 
+-- SELECT * FROM awaiting_receipt;  bundles made here whose fate has not all come back
+CREATE VIEW IF NOT EXISTS awaiting_receipt AS
+    SELECT b.id AS bundle, b.created_at, b.file, b.events, b.receipt,
+           (SELECT count(*) FROM events e WHERE e.bundle = b.id AND e.status = 'exported')
+               AS still_exported
+      FROM bundles b
+     WHERE b.direction = 'made' AND b.receipt IN ('writing', 'awaiting', 'partial')
+     ORDER BY b.created_at;
+
 PRAGMA application_id = 1096050028;  -- 'ATel': this file is an anon-telemetry spool
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;

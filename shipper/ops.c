@@ -311,6 +311,38 @@ out:
     return rc;
 }
 
+/* queue_bundles_each's callback for status: a bundle worth showing goes into doc's
+ * "awaiting_receipt" (made here, not settled) or "receipt_due" (imported, no receipt). */
+static int ops_bundle_json(void *ctx, const struct queue_bundle *b)
+{
+    cJSON *doc = ctx, *o;
+    const char *list;
+
+    if (strcmp(b->direction, QUEUE_BUNDLE_MADE) == 0 &&
+        (strcmp(b->receipt, QUEUE_BUNDLE_WRITING) == 0 ||
+         strcmp(b->receipt, QUEUE_BUNDLE_AWAITING) == 0 ||
+         strcmp(b->receipt, QUEUE_BUNDLE_PARTIAL) == 0))
+        list = "awaiting_receipt";
+    else if (strcmp(b->direction, QUEUE_BUNDLE_IMPORTED) == 0 &&
+             strcmp(b->receipt, QUEUE_BUNDLE_DUE) == 0)
+        list = "receipt_due";
+    else
+        return 0;
+    if ((o = cJSON_CreateObject()) == NULL ||
+        !cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(doc, list), o))
+        return cJSON_Delete(o), -1;
+    if (cJSON_AddStringToObject(o, "bundle", b->id) == NULL ||
+        cJSON_AddStringToObject(o, "spool_id", b->spool_id) == NULL ||
+        cJSON_AddStringToObject(o, "created_at", b->created_at) == NULL ||
+        cJSON_AddStringToObject(o, "file", b->file) == NULL ||
+        cJSON_AddNumberToObject(o, "events", (double)b->events) == NULL ||
+        cJSON_AddStringToObject(o, "receipt", b->receipt) == NULL ||
+        (list[0] == 'a' &&
+         cJSON_AddNumberToObject(o, "still_exported", (double)b->exported) == NULL))
+        return -1;
+    return 0;
+}
+
 /* Fills doc with everything status shows. EX_OK, or EX_IOERR after printing why. */
 static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
 {
@@ -342,6 +374,11 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
         fprintf(stderr, OPS_PROG " status: %s\n", err);
         goto out;
     }
+    if (queue_spool_id(q, buf, err, sizeof err) != ANON_OK) {
+        fprintf(stderr, OPS_PROG " status: %s\n", err);
+        goto out;
+    }
+    cJSON_AddStringToObject(doc, "spool_id", buf);
     events = cJSON_AddObjectToObject(doc, "events");
     for (int i = 0; i < QUEUE_NSTATUS; i++)
         cJSON_AddNumberToObject(events, queue_status_name(i), (double)c.status[i]);
@@ -399,6 +436,15 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
     sqlite3_finalize(st);
     st = NULL;
 
+    /* Bundles made here whose receipt has not settled them all, and bundles imported
+     * here that no receipt has covered yet (sneakernet.c). */
+    if (cJSON_AddArrayToObject(doc, "awaiting_receipt") == NULL ||
+        cJSON_AddArrayToObject(doc, "receipt_due") == NULL ||
+        queue_bundles_each(q, NULL, NULL, ops_bundle_json, doc, err, sizeof err) != ANON_OK) {
+        fprintf(stderr, OPS_PROG " status: %s\n", err);
+        goto out;
+    }
+
     if (sqlite3_prepare_v2(db,
                            "SELECT id, started_at, finished_at, exit_code, sent, retried, dead,"
                            " summary FROM runs ORDER BY id DESC LIMIT 1",
@@ -445,7 +491,7 @@ static const char *ops_exit_meaning(int64_t code)
 
 static void ops_status_print(const cJSON *doc)
 {
-    static const char *const keys[] = { "pending", "sending", "sent", "dlq" };
+    static const char *const keys[] = { "pending", "sending", "sent", "exported", "dlq" };
     const cJSON *events = cJSON_GetObjectItemCaseSensitive(doc, "events");
     const cJSON *reasons = cJSON_GetObjectItemCaseSensitive(doc, "dlq_by_reason");
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(doc, "last_run");
@@ -456,24 +502,51 @@ static void ops_status_print(const cJSON *doc)
 
     anon_parse_ts(ops_jstr(doc, "now", ""), &now_ms);
     printf("%-16s%s\n", "spool", ops_jstr(doc, "spool", "?"));
+    printf("%-16s%s\n", "spool id", ops_jstr(doc, "spool_id", "?"));
     ops_fmt_size(ops_jint(doc, "spool_bytes"), a, sizeof a);
     ops_fmt_size(ops_jint(doc, "db_bytes"), b, sizeof b);
     ops_fmt_size(ops_jint(doc, "wal_bytes"), c, sizeof c);
     printf("%-16s%s (db %s, wal %s)\n", "size", a, b, c);
 
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         int l = snprintf(a, sizeof a, "%" PRId64, ops_jint(events, keys[i]));
         if (l > w)
             w = l;
     }
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         printf("%-16s%*" PRId64, keys[i], w, ops_jint(events, keys[i]));
         if (i == 0 && due > 0)
             printf("  (%" PRId64 " due now)", due);
         if (i == 1 && ops_jint(doc, "sending_lease_lapsed") > 0)
             printf("  (%" PRId64 " with a lapsed lease: the next run takes them back)",
                    ops_jint(doc, "sending_lease_lapsed"));
+        if (i == 3 && ops_jint(events, "exported") > 0)
+            printf("  (in bundles: never sent from here; a receipt settles them)");
         putchar('\n');
+    }
+    {
+        const cJSON *made = cJSON_GetObjectItemCaseSensitive(doc, "awaiting_receipt");
+        const cJSON *due = cJSON_GetObjectItemCaseSensitive(doc, "receipt_due");
+
+        if (cJSON_GetArraySize(made) > 0) {
+            printf("bundles awaiting a receipt\n");
+            cJSON_ArrayForEach(r, made)
+                printf("  %s  %s  %" PRId64 " events, %" PRId64 " still exported  %s%s\n",
+                       ops_jstr(r, "bundle", "?"), ops_jstr(r, "created_at", "?"),
+                       ops_jint(r, "events"), ops_jint(r, "still_exported"),
+                       ops_jstr(r, "file", "?"),
+                       strcmp(ops_jstr(r, "receipt", ""), QUEUE_BUNDLE_WRITING) == 0
+                           ? "  (unfinished: the command that wrote it died)"
+                           : strcmp(ops_jstr(r, "receipt", ""), QUEUE_BUNDLE_PARTIAL) == 0
+                                 ? "  (partly settled)" : "");
+        }
+        if (cJSON_GetArraySize(due) > 0) {
+            printf("imported bundles with no receipt yet\n");
+            cJSON_ArrayForEach(r, due)
+                printf("  %s  from spool %s  %" PRId64 " events  %s\n",
+                       ops_jstr(r, "bundle", "?"), ops_jstr(r, "spool_id", "?"),
+                       ops_jint(r, "events"), ops_jstr(r, "file", "?"));
+        }
     }
 
     if (ops_jstr(doc, "oldest_pending_queued_at", NULL) == NULL) {
@@ -578,11 +651,11 @@ static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
     /* ?1 IS NULL: every status. */
     static const char sql_json[] =
         "SELECT id, uuid, status, session_id, client_version, cpu_architecture, schema_version,"
-        " queued_at, retry_count, next_attempt_at, lease_until, last_error, sent_at, parameters"
-        " FROM events WHERE ?1 IS NULL OR status = ?1 ORDER BY id";
+        " queued_at, retry_count, next_attempt_at, lease_until, last_error, sent_at, bundle,"
+        " parameters FROM events WHERE ?1 IS NULL OR status = ?1 ORDER BY id";
     static const char sql_text[] =
         "SELECT id, status, queued_at, retry_count,"
-        " CASE WHEN status = '" QUEUE_SENT "' THEN NULL"
+        " CASE WHEN status IN ('" QUEUE_SENT "', '" QUEUE_EXPORTED "') THEN NULL"
         "      WHEN status = '" QUEUE_PENDING "' AND next_attempt_at IS NULL THEN 'now'"
         "      ELSE next_attempt_at END,"
         " session_id, last_error"
@@ -619,7 +692,8 @@ static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
         for (int i = 0; i < QUEUE_NSTATUS; i++)
             if (strcmp(a->status, queue_status_name(i)) != 0)
                 c[i] = 0;
-    if (c[QUEUE_ST_PENDING] + c[QUEUE_ST_SENDING] + c[QUEUE_ST_SENT] == 0) {
+    if (c[QUEUE_ST_PENDING] + c[QUEUE_ST_SENDING] + c[QUEUE_ST_SENT] + c[QUEUE_ST_EXPORTED] ==
+        0) {
         printf("no %s%sevents in %s\n", a->status ? a->status : "", a->status ? " " : "", path);
         goto out;
     }
@@ -628,8 +702,11 @@ static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
         ret = ops_db_error("list", db, "cannot read the spool");
         goto out;
     }
-    printf("-- %" PRId64 " event%s (%" PRId64 " pending, %" PRId64 " sending, %" PRId64 " sent)\n",
+    printf("-- %" PRId64 " event%s (%" PRId64 " pending, %" PRId64 " sending, %" PRId64 " sent",
            n, n == 1 ? "" : "s", c[QUEUE_ST_PENDING], c[QUEUE_ST_SENDING], c[QUEUE_ST_SENT]);
+    if (c[QUEUE_ST_EXPORTED] > 0)
+        printf(", %" PRId64 " exported", c[QUEUE_ST_EXPORTED]);
+    printf(")\n");
 out:
     sqlite3_finalize(st);
     queue_close(q);
@@ -808,9 +885,9 @@ static int ops_args_from(cli_result *r, ops_args *a)
     if (a->status != NULL) {
         if (strcmp(a->status, "dlq") == 0)
             return cli_usage_error(r, "%s: --status dlq: use 'dlq list' for dead letters", words);
-        if (strcmp(a->status, "pending") != 0 && strcmp(a->status, "sending") != 0 &&
-            strcmp(a->status, "sent") != 0)
-            return cli_usage_error(r, "%s: unknown status %s (pending, sending or sent)", words,
+        if (queue_status_from_name(a->status) < 0)
+            return cli_usage_error(r, "%s: unknown status %s (pending, sending, sent or "
+                                   "exported)", words,
                                    cli_quote(a->status, q, sizeof q));
     }
     /* The commands that take --all take IDs instead. */

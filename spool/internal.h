@@ -24,7 +24,7 @@
 #define ANON_CLIENT_ID        "184482118588404"
 #define ANON_EVENT_SYS_VER    "nemo-telemetry/1.0"
 #define ANON_EVENT_PROTOCOL   "1.6"
-#define ANON_SPOOL_FORMAT     2        /* PRAGMA user_version this library writes */
+#define ANON_SPOOL_FORMAT     3        /* PRAGMA user_version this library writes */
 #define ANON_SPOOL_APP_ID     0x4154656C /* PRAGMA application_id of a spool: 'ATel' */
 #define ANON_BUSY_TIMEOUT_MS  10000    /* default; ANON_TELEMETRY_BUSY_TIMEOUT (seconds) sets it */
 #define ANON_TS_LEN           24       /* 2026-05-11T12:00:00.000Z */

@@ -11,6 +11,9 @@
  *                         '--lease lapsed (the shipper died)--> claimable again
  *   pending/lapsed, older than --max-age --> dlq ("expired: ...")
  *   dlq --requeue--> pending (retry_count 0);  dlq --purge--> gone
+ *   pending/lapsed --bundle create--> exported (bundle; --forget: sent at once)
+ *   exported --receipt apply--> sent (the remote sent_at), or dlq ("remote: ...")
+ *   exported --bundle create --reexport--> exported again (a later bundle)
  *
  * Statements are prepared once per connection, when first used, from one table.
  * The columns an events row and a dlq row share are written once (EVENT_COLS):
@@ -26,7 +29,7 @@
 
 #define EVENT_COLS                                                                          \
     "uuid, name, schema_version, session_id, client_version, cpu_architecture, queued_at, " \
-    "parameters"
+    "parameters, bundle"
 
 /* events -> dlq: ?2 retry_count and ?3 last_error (NULL: the row's own), ?4 moved_at,
  * ?5 reason; the caller appends the WHERE condition. */
@@ -64,15 +67,19 @@ enum {
     Q_GROUP_LEASE, Q_CLAIM, Q_EXTEND, Q_RELEASE, Q_SENT, Q_RETRY, Q_TO_DLQ, Q_DELETE,
     Q_EXPIRE_MOVE, Q_EXPIRE_DELETE, Q_PRUNE, Q_RUN, Q_RUN_TRIM, Q_COUNT_STATUS, Q_COUNT_DLQ,
     Q_COUNT_DUE, Q_COUNT_LAPSED, Q_COUNT_CLOCK, Q_COUNT_IMPLAUSIBLE, Q_UNFINISHED, Q_DLQ_HAS,
-    Q_DLQ_IDS, Q_EVENT_HAS, Q_REQUEUE, Q_DLQ_DELETE, Q_COUNT
+    Q_DLQ_IDS, Q_EVENT_HAS, Q_REQUEUE, Q_DLQ_DELETE,
+    Q_SPOOL_ID, Q_PICK_EXPORTED, Q_GROUP_EXPORTED, Q_COUNT_EXPORTABLE, Q_EXPORT, Q_EXPORT_LAST,
+    Q_SUPERSEDED, Q_BUNDLE_ADD, Q_BUNDLE_SET, Q_BUNDLE_REMOVE, Q_BUNDLES, Q_FATES_EVENTS,
+    Q_FATES_DLQ, Q_FATE_COUNT, Q_RCPT_SENT, Q_RCPT_DLQ_MOVE, Q_RCPT_DLQ_DELETE, Q_RCPT_KNOWN,
+    Q_SETTLE, Q_BUNDLE_STATE, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
     [Q_APPEND] = "INSERT INTO events (" EVENT_COLS ", status, retry_count)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '" QUEUE_PENDING "', 0)",
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '" QUEUE_PENDING "', 0)",
     /* the same, unless events or dlq holds the uuid already */
     [Q_APPEND_NEW] = "INSERT INTO events (" EVENT_COLS ", status, retry_count)"
-                     " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '" QUEUE_PENDING "', 0"
+                     " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '" QUEUE_PENDING "', 0"
                      " WHERE NOT EXISTS (SELECT 1 FROM dlq WHERE uuid = ?1)"
                      " ON CONFLICT (uuid) DO NOTHING",
     [Q_SEEN] = "INSERT OR IGNORE INTO temp.queue_seen (id) VALUES (?1)",
@@ -99,7 +106,14 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_DELETE] = "DELETE FROM events WHERE id = ?1",
     [Q_EXPIRE_MOVE] = TO_DLQ EXPIRABLE,
     [Q_EXPIRE_DELETE] = "DELETE FROM events WHERE " EXPIRABLE,
-    [Q_PRUNE] = "DELETE FROM events WHERE status = '" QUEUE_SENT "' AND sent_at < ?1",
+    /* a bundle's sent rows wait for its receipt (queue.h) */
+    [Q_PRUNE] = "DELETE FROM events WHERE status = '" QUEUE_SENT "' AND sent_at < ?1"
+                " AND (bundle IS NULL OR NOT EXISTS (SELECT 1 FROM bundles b"
+                " WHERE b.id = events.bundle AND ((b.direction = '" QUEUE_BUNDLE_IMPORTED "'"
+                " AND (b.receipt_at IS NULL OR b.receipt_at < events.sent_at))"
+                " OR (b.direction = '" QUEUE_BUNDLE_MADE "' AND b.receipt IN"
+                " ('" QUEUE_BUNDLE_WRITING "', '" QUEUE_BUNDLE_AWAITING "', '"
+                QUEUE_BUNDLE_PARTIAL "')))))",
     [Q_RUN] = "INSERT INTO runs (started_at, finished_at, exit_code, sent, retried, dead,"
               " summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [Q_RUN_TRIM] = "DELETE FROM runs WHERE id <= ?1",
@@ -125,12 +139,73 @@ static const char *const sql_text[Q_COUNT] = {
                   " SELECT ?2, " EVENT_COLS ", '" QUEUE_PENDING "', 0, NULL, NULL,"
                   " last_error, NULL FROM dlq WHERE id = ?1",
     [Q_DLQ_DELETE] = "DELETE FROM dlq WHERE id = ?1",
+
+    /* ---- bundles and receipts ---- */
+    [Q_SPOOL_ID] = "SELECT spool_id FROM spool WHERE one = 1",
+    /* bundle create --reexport takes exported rows as the shipper takes due ones */
+    [Q_PICK_EXPORTED] = PICK(QUEUE_EXPORTED, "?4 IS NOT NULL"),
+    [Q_GROUP_EXPORTED] = DUE_GROUP_COLS SAME_ENVELOPE " AND status = '" QUEUE_EXPORTED "'"
+                         " AND ?6 IS NOT NULL AND " NOT_SEEN " ORDER BY id LIMIT ?7",
+    /* ?1 now, ?2 lease horizon, ?3 reexport */
+    [Q_COUNT_EXPORTABLE] = "SELECT (SELECT count(*) FROM events WHERE status = '" QUEUE_PENDING
+                           "') + (SELECT count(*) FROM events WHERE status = '" QUEUE_SENDING
+                           "' AND " QUEUE_LEASE_LAPSED("?1", "?2") ") + (SELECT count(*)"
+                           " FROM events WHERE status = '" QUEUE_EXPORTED "' AND ?3)",
+    /* ?1 bundle, ?2 sent_at (NULL: exported), ?3 after id, ?4 limit, ?5 reexport, ?6 now,
+     * ?7 lease horizon: rows still as they were read */
+    [Q_EXPORT] = "UPDATE events SET status = CASE WHEN ?2 IS NULL THEN '" QUEUE_EXPORTED "'"
+                 " ELSE '" QUEUE_SENT "' END, sent_at = coalesce(?2, sent_at), bundle = ?1,"
+                 " lease_until = NULL"
+                 " WHERE id IN (SELECT id FROM temp.queue_seen WHERE id > ?3 ORDER BY id"
+                 " LIMIT ?4) AND (status = '" QUEUE_PENDING "' OR (status = '" QUEUE_EXPORTED
+                 "' AND ?5) OR (status = '" QUEUE_SENDING "' AND "
+                 QUEUE_LEASE_LAPSED("?6", "?7") "))",
+    [Q_EXPORT_LAST] = "SELECT max(id) FROM (SELECT id FROM temp.queue_seen WHERE id > ?1"
+                      " ORDER BY id LIMIT ?2)",
+    [Q_SUPERSEDED] = "UPDATE bundles SET receipt = '" QUEUE_BUNDLE_REEXPORTED "'"
+                     " WHERE direction = '" QUEUE_BUNDLE_MADE "' AND id <> ?1 AND receipt IN"
+                     " ('" QUEUE_BUNDLE_WRITING "', '" QUEUE_BUNDLE_AWAITING "', '"
+                     QUEUE_BUNDLE_PARTIAL "') AND NOT EXISTS (SELECT 1 FROM events e"
+                     " WHERE e.bundle = bundles.id AND e.status = '" QUEUE_EXPORTED "')",
+    [Q_BUNDLE_ADD] = "INSERT INTO bundles (id, direction, spool_id, created_at, recorded_at,"
+                     " events, duplicates, file, receipt, receipt_at)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                     " ON CONFLICT (id) DO NOTHING",
+    [Q_BUNDLE_SET] = "UPDATE bundles SET events = CASE WHEN ?2 < 0 THEN events ELSE ?2 END,"
+                     " receipt = coalesce(?3, receipt), receipt_at = coalesce(?4, receipt_at)"
+                     " WHERE id = ?1",
+    [Q_BUNDLE_REMOVE] = "DELETE FROM bundles WHERE id = ?1 AND direction = '" QUEUE_BUNDLE_MADE
+                        "' AND receipt = '" QUEUE_BUNDLE_WRITING "'",
+    [Q_BUNDLES] = "SELECT id, direction, spool_id, created_at, recorded_at, events, duplicates,"
+                  " file, receipt, receipt_at, (SELECT count(*) FROM events e"
+                  " WHERE e.bundle = bundles.id AND e.status = '" QUEUE_EXPORTED "')"
+                  " FROM bundles WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR direction = ?2)"
+                  " ORDER BY recorded_at, id",
+    [Q_FATES_EVENTS] = "SELECT uuid, status, sent_at FROM events WHERE bundle = ?1 ORDER BY id",
+    [Q_FATES_DLQ] = "SELECT uuid, reason FROM dlq WHERE bundle = ?1 ORDER BY id",
+    [Q_FATE_COUNT] = "SELECT (SELECT count(*) FROM events WHERE bundle = ?1)"
+                     " + (SELECT count(*) FROM dlq WHERE bundle = ?1)",
+    [Q_RCPT_SENT] = "UPDATE events SET status = '" QUEUE_SENT "', sent_at = ?2, lease_until = NULL,"
+                    " next_attempt_at = NULL, last_error = NULL"
+                    " WHERE uuid = ?1 AND status = '" QUEUE_EXPORTED "'",
+    [Q_RCPT_DLQ_MOVE] = TO_DLQ "uuid = ?1 AND status = '" QUEUE_EXPORTED "'",
+    [Q_RCPT_DLQ_DELETE] = "DELETE FROM events WHERE uuid = ?1 AND status = '" QUEUE_EXPORTED "'",
+    [Q_RCPT_KNOWN] = "SELECT 1 FROM events WHERE uuid = ?1"
+                     " UNION ALL SELECT 1 FROM dlq WHERE uuid = ?1 LIMIT 1",
+    [Q_SETTLE] = "UPDATE bundles SET receipt = CASE WHEN EXISTS (SELECT 1 FROM events e"
+                 " WHERE e.bundle = bundles.id AND e.status = '" QUEUE_EXPORTED "')"
+                 " THEN '" QUEUE_BUNDLE_PARTIAL "' ELSE '" QUEUE_BUNDLE_COMPLETE "' END,"
+                 " receipt_at = ?2 WHERE id = ?1 AND direction = '" QUEUE_BUNDLE_MADE "'"
+                 " AND receipt IN ('" QUEUE_BUNDLE_WRITING "', '" QUEUE_BUNDLE_AWAITING "', '"
+                 QUEUE_BUNDLE_PARTIAL "')",
+    [Q_BUNDLE_STATE] = "SELECT receipt FROM bundles WHERE id = ?1",
 };
 
 static const char *const status_names[QUEUE_NSTATUS] = {
     [QUEUE_ST_PENDING] = QUEUE_PENDING,
     [QUEUE_ST_SENDING] = QUEUE_SENDING,
     [QUEUE_ST_SENT] = QUEUE_SENT,
+    [QUEUE_ST_EXPORTED] = QUEUE_EXPORTED,
 };
 
 struct queue {
@@ -298,15 +373,15 @@ int queue_append(queue *q, const struct queue_event *ev, int *ret_dup, char *err
                  size_t errlen)
 {
     sqlite3_stmt *s = stmt(q, ret_dup != NULL ? Q_APPEND_NEW : Q_APPEND, err, errlen);
-    const char *v[8] = {ev->uuid, ev->name, ev->schema_version, ev->session_id,
+    const char *v[9] = {ev->uuid, ev->name, ev->schema_version, ev->session_id,
                         ev->client_version, ev->cpu_architecture, ev->queued_at,
-                        ev->parameters};
+                        ev->parameters, ev->bundle};
     long n = 0;
     int rc;
 
     if (s == NULL)
         return ANON_EIO;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 9; i++)
         bind_text(s, i + 1, v[i]);
     rc = run(q, s, "cannot append", &n, err, errlen);
     if (ret_dup != NULL)
@@ -335,10 +410,12 @@ int queue_mark_seen(queue *q, int64_t id, char *err, size_t errlen)
 int queue_next_due(queue *q, const struct queue_due *due, int64_t after_id, int64_t *ret_id,
                    char *err, size_t errlen)
 {
-    const int which[] = {Q_PICK_PENDING, Q_PICK_LEASE};
+    const int which[] = {Q_PICK_PENDING, Q_PICK_LEASE, Q_PICK_EXPORTED};
+    /* exported rows only for a reexport: a delivery run never picks one */
+    const size_t nwhich = due->exported ? 3 : 2;
     int64_t best = 0;
 
-    for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
+    for (size_t i = 0; i < nwhich; i++) {
         sqlite3_stmt *s = stmt(q, which[i], err, errlen);
         int row, rc;
 
@@ -415,8 +492,9 @@ static int group_start(queue *q, int which, const struct queue_due *due,
     sqlite3_bind_int64(s, 5, from_id);
     bind_text(s, 6, due->clock.now);
     sqlite3_bind_int(s, 7, limit);
-    bind_text(s, 8, which == Q_GROUP_PENDING ? due->clock.retry_horizon
-                                             : due->clock.lease_horizon);
+    if (which != Q_GROUP_EXPORTED)
+        bind_text(s, 8, which == Q_GROUP_PENDING ? due->clock.retry_horizon
+                                                 : due->clock.lease_horizon);
     if (which == Q_GROUP_PENDING)
         sqlite3_bind_int(s, 9, due->flush_now);
     return step_row(q, s, "cannot read due events", ret_row, err, errlen);
@@ -426,20 +504,29 @@ int queue_due_rows(queue *q, const struct queue_due *due, const char *const hdr[
                    int64_t from_id, int limit, queue_row_fn fn, void *ctx, char *err,
                    size_t errlen)
 {
-    sqlite3_stmt *p = NULL, *l = NULL;
-    int prow = 0, lrow = 0, rc, n = 0;
+    static const int which[] = {Q_GROUP_PENDING, Q_GROUP_LEASE, Q_GROUP_EXPORTED};
+    /* exported rows only for a reexport: a delivery run never reads one */
+    const int nread = due->exported ? 3 : 2;
+    sqlite3_stmt *st[3] = {NULL, NULL, NULL};
+    int has[3] = {0, 0, 0}, rc = ANON_OK, n = 0;
 
-    /* Two id-ordered reads (each uses its index), merged by id. */
-    if ((rc = group_start(q, Q_GROUP_PENDING, due, hdr, from_id, limit, &p, &prow, err,
-                          errlen)) != ANON_OK ||
-        (rc = group_start(q, Q_GROUP_LEASE, due, hdr, from_id, limit, &l, &lrow, err,
-                          errlen)) != ANON_OK)
-        goto out;
-    while (n < limit && (prow || lrow)) {
-        sqlite3_stmt *from = !lrow || (prow && sqlite3_column_int64(p, 0) <
-                                                   sqlite3_column_int64(l, 0))
-                                 ? p
-                                 : l;
+    /* Id-ordered reads (each uses its index), merged by id. */
+    for (int i = 0; i < nread; i++)
+        if ((rc = group_start(q, which[i], due, hdr, from_id, limit, &st[i], &has[i], err,
+                              errlen)) != ANON_OK)
+            goto out;
+    while (n < limit) {
+        sqlite3_stmt *from = NULL;
+        int k = -1;
+
+        for (int i = 0; i < nread; i++)
+            if (has[i] && (from == NULL || sqlite3_column_int64(st[i], 0) <
+                                               sqlite3_column_int64(from, 0))) {
+                from = st[i];
+                k = i;
+            }
+        if (from == NULL)
+            break;
         struct queue_due_row row = {
             .id = sqlite3_column_int64(from, 0),
             .uuid = col_text(from, 1),
@@ -454,15 +541,13 @@ int queue_due_rows(queue *q, const struct queue_due *due, const char *const hdr[
             goto out;
         }
         n++;
-        if ((rc = step_row(q, from, "cannot read due events", from == p ? &prow : &lrow, err,
-                           errlen)) != ANON_OK)
+        if ((rc = step_row(q, from, "cannot read due events", &has[k], err, errlen)) != ANON_OK)
             goto out;
     }
 out:
-    if (p != NULL)
-        sqlite3_reset(p);
-    if (l != NULL)
-        sqlite3_reset(l);
+    for (int i = 0; i < nread; i++)
+        if (st[i] != NULL)
+            sqlite3_reset(st[i]);
     return rc;
 }
 
@@ -794,4 +879,298 @@ int queue_purge(queue *q, int64_t id, long *ret_n, char *err, size_t errlen)
         return ANON_EIO;
     sqlite3_bind_int64(s, 1, id);
     return run(q, s, "cannot delete from the dlq", ret_n, err, errlen);
+}
+
+/* ---- bundles and receipts ---- */
+
+int queue_spool_id(queue *q, char out[QUEUE_SPOOL_ID_LEN + 1], char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_SPOOL_ID, err, errlen);
+    int row, rc;
+
+    out[0] = '\0';
+    if (s == NULL)
+        return ANON_EIO;
+    if ((rc = step_row(q, s, "cannot read the spool id", &row, err, errlen)) != ANON_OK)
+        return rc;
+    if (row)
+        snprintf(out, QUEUE_SPOOL_ID_LEN + 1, "%s", col_text(s, 0));
+    sqlite3_reset(s);
+    if (strlen(out) != QUEUE_SPOOL_ID_LEN)
+        return anon_seterr(err, errlen, ANON_ECORRUPT, "spool %s: its spool id is %s", q->path,
+                           row ? "malformed" : "missing");
+    return ANON_OK;
+}
+
+int queue_bundle_add(queue *q, const struct queue_bundle *b, int *ret_existed, char *err,
+                     size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_BUNDLE_ADD, err, errlen);
+    const char *v[] = {b->id, b->direction, b->spool_id, b->created_at, b->recorded_at};
+    long n = 0;
+    int rc;
+
+    if (s == NULL)
+        return ANON_EIO;
+    for (int i = 0; i < 5; i++)
+        bind_text(s, i + 1, v[i]);
+    sqlite3_bind_int64(s, 6, b->events);
+    sqlite3_bind_int64(s, 7, b->duplicates);
+    bind_text(s, 8, b->file);
+    bind_text(s, 9, b->receipt);
+    bind_text(s, 10, b->receipt_at);
+    rc = run(q, s, "cannot record a bundle", &n, err, errlen);
+    if (ret_existed != NULL)
+        *ret_existed = rc == ANON_OK && n == 0;
+    return rc;
+}
+
+int queue_bundle_set(queue *q, const char *id, int64_t events, const char *receipt,
+                     const char *receipt_at, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_BUNDLE_SET, err, errlen);
+
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, events);
+    bind_text(s, 3, receipt);
+    bind_text(s, 4, receipt_at);
+    return run(q, s, "cannot update a bundle", NULL, err, errlen);
+}
+
+int queue_bundle_remove(queue *q, const char *id, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_BUNDLE_REMOVE, err, errlen);
+
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, id);
+    return run(q, s, "cannot forget a bundle", NULL, err, errlen);
+}
+
+int queue_bundles_each(queue *q, const char *id, const char *direction, queue_bundle_fn fn,
+                       void *ctx, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_BUNDLES, err, errlen);
+    int src;
+
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, id);
+    bind_text(s, 2, direction);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        struct queue_bundle b = {
+            .id = col_text(s, 0),
+            .direction = col_text(s, 1),
+            .spool_id = col_text(s, 2),
+            .created_at = col_text(s, 3),
+            .recorded_at = col_text(s, 4),
+            .events = sqlite3_column_int64(s, 5),
+            .duplicates = sqlite3_column_int64(s, 6),
+            .file = col_text(s, 7),
+            .receipt = col_text(s, 8),
+            .receipt_at = sqlite3_column_type(s, 9) == SQLITE_NULL ? NULL : col_text(s, 9),
+            .exported = sqlite3_column_int64(s, 10),
+        };
+
+        if (fn(ctx, &b) != 0) {
+            sqlite3_reset(s);
+            return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+        }
+    }
+    sqlite3_reset(s);
+    return src == SQLITE_DONE ? ANON_OK : q_error(q, src, "cannot read the bundles", err, errlen);
+}
+
+int queue_count_exportable(queue *q, const struct queue_clock *clock, int reexport,
+                           int64_t *ret_n, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_COUNT_EXPORTABLE, err, errlen);
+
+    *ret_n = 0;
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, clock->now);
+    bind_text(s, 2, clock->lease_horizon);
+    sqlite3_bind_int(s, 3, reexport != 0);
+    return count_one(q, s, ret_n, err, errlen);
+}
+
+int queue_export_seen(queue *q, const char *bundle, const struct queue_clock *clock,
+                      int reexport, const char *sent_at, int64_t after_id, int limit,
+                      int64_t *ret_last_id, long *ret_n, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_EXPORT_LAST, err, errlen);
+    int rc;
+
+    *ret_last_id = 0;
+    *ret_n = 0;
+    if (s == NULL)
+        return ANON_EIO;
+    sqlite3_bind_int64(s, 1, after_id);
+    sqlite3_bind_int(s, 2, limit);
+    if ((rc = count_one(q, s, ret_last_id, err, errlen)) != ANON_OK || *ret_last_id == 0)
+        return rc;
+    if ((s = stmt(q, Q_EXPORT, err, errlen)) == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, bundle);
+    bind_text(s, 2, sent_at);
+    sqlite3_bind_int64(s, 3, after_id);
+    sqlite3_bind_int(s, 4, limit);
+    sqlite3_bind_int(s, 5, reexport != 0);
+    bind_text(s, 6, clock->now);
+    bind_text(s, 7, clock->lease_horizon);
+    return run(q, s, "cannot mark events exported", ret_n, err, errlen);
+}
+
+int queue_bundles_superseded(queue *q, const char *bundle, long *ret_n, char *err,
+                             size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_SUPERSEDED, err, errlen);
+
+    *ret_n = 0;
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, bundle);
+    return run(q, s, "cannot update the bundles", ret_n, err, errlen);
+}
+
+int queue_bundle_fates(queue *q, const char *bundle, queue_fate_fn fn, void *ctx, char *err,
+                       size_t errlen)
+{
+    static const int which[] = {Q_FATES_EVENTS, Q_FATES_DLQ};
+
+    for (size_t i = 0; i < 2; i++) {
+        sqlite3_stmt *s = stmt(q, which[i], err, errlen);
+        int src;
+
+        if (s == NULL)
+            return ANON_EIO;
+        bind_text(s, 1, bundle);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            struct queue_fate f = {.uuid = col_text(s, 0)};
+
+            if (which[i] == Q_FATES_DLQ) {
+                f.state = QUEUE_FATE_DLQ;
+                f.reason = col_text(s, 1);
+            } else if (strcmp(col_text(s, 1), QUEUE_SENT) == 0) {
+                f.state = QUEUE_FATE_SENT;
+                f.sent_at = col_text(s, 2);
+            } else {
+                f.state = QUEUE_FATE_PENDING;
+            }
+            if (fn(ctx, &f) != 0) {
+                sqlite3_reset(s);
+                return anon_seterr(err, errlen, ANON_EIO, "spool %s: a bundle's events could "
+                                   "not be written out", q->path);
+            }
+        }
+        sqlite3_reset(s);
+        if (src != SQLITE_DONE)
+            return q_error(q, src, "cannot read a bundle's events", err, errlen);
+    }
+    return ANON_OK;
+}
+
+int queue_bundle_fate_count(queue *q, const char *bundle, int64_t *ret_n, char *err,
+                            size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_FATE_COUNT, err, errlen);
+
+    *ret_n = 0;
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, bundle);
+    return count_one(q, s, ret_n, err, errlen);
+}
+
+/* For a receipt's event that changed nothing: held here in another state, or unknown. */
+static int receipt_unchanged(queue *q, const char *uuid, int *ret_outcome, char *err,
+                             size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_RCPT_KNOWN, err, errlen);
+    int row, rc;
+
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, uuid);
+    if ((rc = step_row(q, s, "cannot look for an event", &row, err, errlen)) != ANON_OK)
+        return rc;
+    sqlite3_reset(s);
+    *ret_outcome = row ? QUEUE_RCPT_UNCHANGED : QUEUE_RCPT_UNKNOWN;
+    return ANON_OK;
+}
+
+int queue_receipt_sent(queue *q, const char *uuid, const char *sent_at, int *ret_outcome,
+                       char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_RCPT_SENT, err, errlen);
+    long n = 0;
+    int rc;
+
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, uuid);
+    bind_text(s, 2, sent_at);
+    if ((rc = run(q, s, "cannot mark an event sent", &n, err, errlen)) != ANON_OK)
+        return rc;
+    if (n > 0) {
+        *ret_outcome = QUEUE_RCPT_CHANGED;
+        return ANON_OK;
+    }
+    return receipt_unchanged(q, uuid, ret_outcome, err, errlen);
+}
+
+int queue_receipt_dead(queue *q, const char *uuid, const char *moved_at, const char *reason,
+                       int *ret_outcome, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_RCPT_DLQ_MOVE, err, errlen);
+    long n = 0;
+    int rc;
+
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, uuid);
+    bind_text(s, 4, moved_at);
+    bind_text(s, 5, reason);
+    if ((rc = run(q, s, "cannot move an event to the dlq", &n, err, errlen)) != ANON_OK)
+        return rc;
+    if (n == 0)
+        return receipt_unchanged(q, uuid, ret_outcome, err, errlen);
+    if ((s = stmt(q, Q_RCPT_DLQ_DELETE, err, errlen)) == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, uuid);
+    if ((rc = run(q, s, "cannot delete a dead-lettered event", NULL, err, errlen)) != ANON_OK)
+        return rc;
+    *ret_outcome = QUEUE_RCPT_CHANGED;
+    return ANON_OK;
+}
+
+int queue_receipt_pending(queue *q, const char *uuid, int *ret_outcome, char *err,
+                          size_t errlen)
+{
+    return receipt_unchanged(q, uuid, ret_outcome, err, errlen);
+}
+
+int queue_bundle_settle(queue *q, const char *bundle, const char *now, char *state,
+                        size_t statelen, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_SETTLE, err, errlen);
+    int row, rc;
+
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, bundle);
+    bind_text(s, 2, now);
+    if ((rc = run(q, s, "cannot update a bundle", NULL, err, errlen)) != ANON_OK)
+        return rc;
+    if ((s = stmt(q, Q_BUNDLE_STATE, err, errlen)) == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, bundle);
+    if ((rc = step_row(q, s, "cannot read a bundle", &row, err, errlen)) != ANON_OK)
+        return rc;
+    snprintf(state, statelen, "%s", row ? col_text(s, 0) : "?");
+    sqlite3_reset(s);
+    return ANON_OK;
 }

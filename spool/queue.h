@@ -3,8 +3,9 @@
  *
  * Internal to the library and its commands, like dma's spool.c: appending,
  * claiming, settling (sent, retry, dead letter), leases, expiry, pruning, the
- * runs table, requeue and purge, and the counts per status all go through
- * here; nothing else in the tree writes a row. The layout is schema/spool.sql.
+ * runs table, requeue and purge, bundles and receipts, and the counts per status all
+ * go through here; nothing else in the tree writes a row. The layout is
+ * schema/spool.sql.
  *
  * Every function returns an anon_status and fills err (err may be NULL) with
  * "spool PATH: what: SQLite's reason". Functions that change rows do not open a
@@ -25,10 +26,15 @@
 #define QUEUE_PENDING "pending"
 #define QUEUE_SENDING "sending"
 #define QUEUE_SENT    "sent"
+/* Written to a bundle (bundle create): carried out of the site on removable media; a
+ * receipt settles it. No delivery run ever takes an exported row. */
+#define QUEUE_EXPORTED "exported"
 
-enum queue_status { QUEUE_ST_PENDING, QUEUE_ST_SENDING, QUEUE_ST_SENT, QUEUE_NSTATUS };
+enum queue_status {
+    QUEUE_ST_PENDING, QUEUE_ST_SENDING, QUEUE_ST_SENT, QUEUE_ST_EXPORTED, QUEUE_NSTATUS
+};
 
-/* "pending", "sending", "sent"; NULL out of range. */
+/* "pending", "sending", "sent", "exported"; NULL out of range. */
 const char *queue_status_name(int status);
 /* The status with that name, or -1. */
 int queue_status_from_name(const char *name);
@@ -95,6 +101,7 @@ struct queue_event {
     const char *cpu_architecture;
     const char *queued_at;         /* the event's ts */
     const char *parameters;        /* the JSON object, exactly as it will be sent */
+    const char *bundle;            /* the bundle it was imported from; NULL: none */
 };
 
 /* Inserts ev as a new pending row. ret_dup NULL: a uuid the spool already holds is an
@@ -110,10 +117,12 @@ int queue_seen_init(queue *q, char *err, size_t errlen);
 int queue_mark_seen(queue *q, int64_t id, char *err, size_t errlen);
 
 /* What is due: pending rows under QUEUE_DUE (any pending row when flush_now), and
- * sending rows whose lease has lapsed; none already seen. */
+ * sending rows whose lease has lapsed; none already seen. exported: exported rows are
+ * taken too (bundle create --reexport only: a delivery run never sets it). */
 struct queue_due {
     struct queue_clock clock;
     int flush_now;
+    int exported;
 };
 
 /* The id of the oldest due row above after_id into *ret_id; 0 when there is none. */
@@ -136,8 +145,8 @@ struct queue_due_row {
 typedef int (*queue_row_fn)(void *ctx, const struct queue_due_row *row);
 
 /* Calls fn for the due rows of the envelope hdr with id >= from_id, in id order, at most
- * limit of them (pending and lapsed rows merged). fn returning non-zero stops it with
- * ANON_ENOMEM. */
+ * limit of them (pending, lapsed and, for a reexport, exported rows merged). fn
+ * returning non-zero stops it with ANON_ENOMEM. */
 int queue_due_rows(queue *q, const struct queue_due *due, const char *const hdr[4],
                    int64_t from_id, int limit, queue_row_fn fn, void *ctx, char *err,
                    size_t errlen);
@@ -167,7 +176,10 @@ int queue_dead(queue *q, int64_t id, int retry_count, const char *last_error,
 int queue_expire(queue *q, const struct queue_clock *clock, const char *cutoff,
                  const char *floor, const char *reason, long *ret_n, char *err,
                  size_t errlen);
-/* Deletes sent rows sent before cutoff; count in *ret_n. */
+/* Deletes sent rows sent before cutoff; count in *ret_n. A bundle's sent rows wait for
+ * its receipt: on the spool that imported it, until a receipt made after they were sent;
+ * on the one that made it, until every event of it is settled (so that a receipt
+ * applied again still finds them). */
 int queue_prune_sent(queue *q, const char *cutoff, long *ret_n, char *err, size_t errlen);
 
 /* One shipper run, for the runs table (the last QUEUE_RUNS_KEPT are kept). */
@@ -220,5 +232,100 @@ int queue_dlq_ids(queue *q, int64_t **ret_ids, size_t *ret_n, char *err, size_t 
 int queue_requeue(queue *q, int64_t id, int64_t *ret_new_id, char *err, size_t errlen);
 /* Deletes dead letter id (*ret_n: 1, or 0 when it was not there). */
 int queue_purge(queue *q, int64_t id, long *ret_n, char *err, size_t errlen);
+
+/* ---- bundles and receipts (anon-telemetry-ship bundle / receipt) ---- */
+
+#define QUEUE_SPOOL_ID_LEN 32
+/* The spool's spool_id (32 hex digits, made when the spool was). */
+int queue_spool_id(queue *q, char out[QUEUE_SPOOL_ID_LEN + 1], char *err, size_t errlen);
+
+/* A bundles row: its direction, and its receipt state (schema/spool.sql says each). */
+#define QUEUE_BUNDLE_MADE       "made"
+#define QUEUE_BUNDLE_IMPORTED   "imported"
+#define QUEUE_BUNDLE_WRITING    "writing"
+#define QUEUE_BUNDLE_AWAITING   "awaiting"
+#define QUEUE_BUNDLE_PARTIAL    "partial"
+#define QUEUE_BUNDLE_COMPLETE   "complete"
+#define QUEUE_BUNDLE_REEXPORTED "reexported"
+#define QUEUE_BUNDLE_NONE       "none"
+#define QUEUE_BUNDLE_DUE        "due"
+#define QUEUE_BUNDLE_ISSUED     "issued"
+
+struct queue_bundle {
+    const char *id;
+    const char *direction;
+    const char *spool_id;        /* the spool that made it */
+    const char *created_at;
+    const char *recorded_at;
+    int64_t events;
+    int64_t duplicates;
+    const char *file;
+    const char *receipt;
+    const char *receipt_at;      /* NULL: none yet */
+    int64_t exported;            /* read only: its events still exported here */
+};
+typedef int (*queue_bundle_fn)(void *ctx, const struct queue_bundle *b);
+
+/* Records a bundle; *ret_existed 1 (and nothing changed) when its id is there already. */
+int queue_bundle_add(queue *q, const struct queue_bundle *b, int *ret_existed, char *err,
+                     size_t errlen);
+/* Sets a bundle's event count (events < 0: kept), receipt state and receipt time (NULL:
+ * kept). */
+int queue_bundle_set(queue *q, const char *id, int64_t events, const char *receipt,
+                     const char *receipt_at, char *err, size_t errlen);
+/* Forgets a bundle made here whose file was never made (state 'writing' only). */
+int queue_bundle_remove(queue *q, const char *id, char *err, size_t errlen);
+/* Calls fn for each bundle (id NULL: all; direction NULL: both), oldest first; the
+ * strings are valid during the call. fn returning non-zero stops it with ANON_ENOMEM. */
+int queue_bundles_each(queue *q, const char *id, const char *direction, queue_bundle_fn fn,
+                       void *ctx, char *err, size_t errlen);
+
+/* bundle create: how many rows it takes (pending, lapsed sending, and exported when
+ * reexport), in the caller's read snapshot. */
+int queue_count_exportable(queue *q, const struct queue_clock *clock, int reexport,
+                           int64_t *ret_n, char *err, size_t errlen);
+/* After the bundle's file got its name: of the rows marked seen (queue_mark_seen) with
+ * id > after_id, the first limit become 'exported' with the bundle's id (or 'sent' at
+ * sent_at, for --forget) when they are still what was read (pending, lapsed sending,
+ * exported for a reexport). The last id looked at in *ret_last_id (0: none left), rows
+ * changed in *ret_n. */
+int queue_export_seen(queue *q, const char *bundle, const struct queue_clock *clock,
+                      int reexport, const char *sent_at, int64_t after_id, int limit,
+                      int64_t *ret_last_id, long *ret_n, char *err, size_t errlen);
+/* After a reexport: bundles made here (but bundle) whose events all went into a later
+ * one become 'reexported'. */
+int queue_bundles_superseded(queue *q, const char *bundle, long *ret_n, char *err,
+                             size_t errlen);
+
+/* receipt create: each event of an imported bundle, events rows then dead letters, in
+ * id order; the strings are valid during the call. */
+enum { QUEUE_FATE_SENT, QUEUE_FATE_DLQ, QUEUE_FATE_PENDING };
+struct queue_fate {
+    const char *uuid;
+    int state;                   /* QUEUE_FATE_*: pending, sending, exported are pending */
+    const char *sent_at;
+    const char *reason;
+};
+typedef int (*queue_fate_fn)(void *ctx, const struct queue_fate *f);
+int queue_bundle_fates(queue *q, const char *bundle, queue_fate_fn fn, void *ctx, char *err,
+                       size_t errlen);
+int queue_bundle_fate_count(queue *q, const char *bundle, int64_t *ret_n, char *err,
+                            size_t errlen);
+
+/* receipt apply, for one event: only an 'exported' row changes (-> sent at sent_at, or
+ * -> dlq with reason). *ret_outcome: QUEUE_RCPT_CHANGED, QUEUE_RCPT_UNCHANGED (held
+ * here in another state), QUEUE_RCPT_UNKNOWN (in neither events nor dlq). */
+enum { QUEUE_RCPT_CHANGED, QUEUE_RCPT_UNCHANGED, QUEUE_RCPT_UNKNOWN };
+int queue_receipt_sent(queue *q, const char *uuid, const char *sent_at, int *ret_outcome,
+                       char *err, size_t errlen);
+int queue_receipt_dead(queue *q, const char *uuid, const char *moved_at, const char *reason,
+                       int *ret_outcome, char *err, size_t errlen);
+int queue_receipt_pending(queue *q, const char *uuid, int *ret_outcome, char *err,
+                          size_t errlen);
+/* After a receipt: a bundle made here is 'complete' when none of its events is exported
+ * any more, else 'partial' (only from 'writing', 'awaiting' or 'partial'); its state
+ * now into state. */
+int queue_bundle_settle(queue *q, const char *bundle, const char *now, char *state,
+                        size_t statelen, char *err, size_t errlen);
 
 #endif

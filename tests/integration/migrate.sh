@@ -9,12 +9,15 @@ CUR=$(sed -n 's/^#define ANON_SPOOL_FORMAT *\([0-9]*\).*/\1/p' "$ROOT/spool/inte
 APP=$(sed -n 's/^PRAGMA application_id = \([0-9]*\).*/\1/p' "$ROOT/schema/spool.sql")
 EV='{"task":"batch","taskStatus":"completed","transformationType":"redact","entityDetectorModel":"g","entityValidatorModel":"v","entityAugmenterModel":"a"}'
 
-# every row and column of the three tables, in a stable order
+# every row and column of the three tables of format 1, in a stable order (later formats
+# add columns: those are checked on their own)
 rows() {
     sql "$1" "SELECT 'events', id, uuid, name, schema_version, session_id, client_version,
                      cpu_architecture, queued_at, parameters, status, retry_count,
                      next_attempt_at, lease_until, last_error, sent_at FROM events ORDER BY id;
-              SELECT 'dlq', * FROM dlq ORDER BY id;
+              SELECT 'dlq', id, uuid, name, schema_version, session_id, client_version,
+                     cpu_architecture, queued_at, parameters, retry_count, last_error,
+                     moved_at, reason FROM dlq ORDER BY id;
               SELECT 'runs', * FROM runs ORDER BY id;"
 }
 # the shape of a spool: columns of every table, indexes, views
@@ -32,6 +35,16 @@ mkdir -m 700 "$T/fresh"
 echo "$EV" | "$SPOOL_BIN" --spool "$T/fresh/s.db" >/dev/null
 check_eq "a new spool has the current format" "$CUR" "$(sql "$T/fresh/s.db" 'PRAGMA user_version')"
 check_eq "a new spool is marked as ours" "$APP" "$(sql "$T/fresh/s.db" 'PRAGMA application_id')"
+# format 3: every spool has a random spool_id, made once
+fresh_id=$(sql "$T/fresh/s.db" 'SELECT spool_id FROM spool')
+check_match "a new spool has a spool_id (32 hex digits)" '^[0-9a-f]{32}$' "$fresh_id"
+check_eq "status shows the spool_id" "$fresh_id" \
+    "$("$SHIP_BIN" status --json --spool "$T/fresh/s.db" | python3 -c 'import json,sys; print(json.load(sys.stdin)["spool_id"])')"
+echo "$EV" | "$SPOOL_BIN" --spool "$T/fresh/s.db" >/dev/null
+check_eq "the spool_id stays as it was" "$fresh_id" "$(sql "$T/fresh/s.db" 'SELECT spool_id FROM spool')"
+mkdir -m 700 "$T/fresh2"
+echo "$EV" | "$SPOOL_BIN" --spool "$T/fresh2/s.db" >/dev/null
+check "two spools get two spool_ids" test "$fresh_id" != "$(sql "$T/fresh2/s.db" 'SELECT spool_id FROM spool')"
 
 for fx in format1 format1-noautoinc; do
     d=$T/$fx; mkdir -m 700 "$d"; cp "$FIX/$fx.spool" "$d/s.db"; chmod 600 "$d/s.db"
@@ -51,6 +64,13 @@ for fx in format1 format1-noautoinc; do
     check_eq "$fx: the same tables, columns, indexes and views as a new spool" \
         "$(shape "$T/fresh/s.db")" "$(shape "$d/s.db")"
     check_eq "$fx: integrity" ok "$(sql "$d/s.db" 'PRAGMA integrity_check')"
+    id=$(sql "$d/s.db" 'SELECT count(*), min(spool_id) FROM spool')
+    check_match "$fx: given one spool_id when migrated" '^1\|[0-9a-f]{32}$' "$id"
+    check "$fx: its own spool_id, not the new spool's" test "${id#1|}" != "$fresh_id"
+    check_eq "$fx: no row belongs to a bundle" 0 \
+        "$(sql "$d/s.db" 'SELECT (SELECT count(*) FROM events WHERE bundle IS NOT NULL) + (SELECT count(*) FROM dlq WHERE bundle IS NOT NULL) + (SELECT count(*) FROM bundles)')"
+    check_eq "$fx: events may now be exported" 1 \
+        "$(sql "$d/s.db" "SELECT sql LIKE '%''exported''%' FROM sqlite_master WHERE name = 'events'")"
     # ids are never reused: a new event gets an id above every id events or dlq held
     uuid=$(echo "$EV" | "$SPOOL_BIN" --spool "$d/s.db")
     newid=$(sql "$d/s.db" "SELECT id FROM events WHERE uuid = '$uuid'")

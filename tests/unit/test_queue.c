@@ -16,7 +16,7 @@ static char errbuf[ANON_ERRLEN];
 static struct queue_event ev(const char *uuid)
 {
     struct queue_event e = {uuid, "anonymizer_event", "1.7", "sess", "1.0", "x86_64",
-                            "2026-05-11T12:00:00.000Z", "{\"a\":-1.0}"};
+                            "2026-05-11T12:00:00.000Z", "{\"a\":-1.0}", NULL};
     return e;
 }
 
@@ -97,9 +97,10 @@ int main(void)
     id = one(q, "SELECT id FROM events");
     T_EQ_INT(queue_claim(q, id, lease, errbuf, sizeof errbuf), ANON_OK);
     {
-        struct queue_due at = {{lease, "9999-01-01T00:00:00.000Z", "9999-01-01T00:00:00.000Z"}, 0};
+        struct queue_due at = {{lease, "9999-01-01T00:00:00.000Z", "9999-01-01T00:00:00.000Z"}, 0,
+                               0};
     struct queue_due after = {{"2026-05-11T12:00:10.001Z", "9999-01-01T00:00:00.000Z",
-                               "9999-01-01T00:00:00.000Z"}, 0};
+                               "9999-01-01T00:00:00.000Z"}, 0, 0};
 
         T_EQ_INT(queue_next_due(q, &at, 0, &next, errbuf, sizeof errbuf), ANON_OK);
         T_EQ_INT(next, 0);
