@@ -1,5 +1,5 @@
 # anon-telemetry: plain make. Overridable: CC, AR, CPPFLAGS, CFLAGS, LDFLAGS, PREFIX, LIBDIR,
-# INCLUDEDIR, DESTDIR, BUILD.
+# INCLUDEDIR, PYTHONDIR, DESTDIR, BUILD.
 #   make              library (libanontelemetry.a, .so.1) + commands in build/
 #   make test         unit and integration tests; ends with "N passed, N failed"
 #   make test SUITE=ops    one suite (ops.sh; test_ops; ops: both, where both exist)
@@ -183,6 +183,13 @@ valgrind: all $(TESTS)
 LDCONFIG_LIVE = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ]; then \
                     echo ldconfig; PATH="$$PATH:/usr/sbin:/sbin" ldconfig; fi
 
+# The Python package goes where Debian's python3 finds it: /usr/lib/python3/dist-packages
+# for PREFIX=/usr (every python3 version reads it); under /usr/local Debian's python3 reads
+# only lib/python3.X/dist-packages of its own version X. _installed.py records LIBDIR, so
+# the package loads the library installed with it.
+DEBIAN_PY3 = $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,$(PREFIX)/lib/python$(DEBIAN_PY3)/dist-packages)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
 	           $(DESTDIR)$(PREFIX)/share/anon-telemetry
@@ -200,6 +207,10 @@ install: all
 	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/anon-telemetry.pc
 	install -m 0644 schema/spool.sql schema/anonymizer_event.schema.json \
 	        $(DESTDIR)$(PREFIX)/share/anon-telemetry/
+	install -d $(DESTDIR)$(PYTHONDIR)/anon_telemetry
+	install -m 0644 $(filter-out %/_installed.py,$(wildcard python/anon_telemetry/*.py)) \
+	        python/anon_telemetry/py.typed $(DESTDIR)$(PYTHONDIR)/anon_telemetry/
+	printf 'LIBDIR = "%s"\n' '$(LIBDIR)' > $(DESTDIR)$(PYTHONDIR)/anon_telemetry/_installed.py
 	@$(LDCONFIG_LIVE)
 
 uninstall:
@@ -209,6 +220,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/anon-telemetry.pc \
 	      $(DESTDIR)$(INCLUDEDIR)/anon_telemetry.h
 	rm -rf $(DESTDIR)$(PREFIX)/share/anon-telemetry
+	rm -rf $(DESTDIR)$(PYTHONDIR)/anon_telemetry
 	@$(LDCONFIG_LIVE)
 
 # BUILD, whatever it is (build/san, build/abi, ...); the default build/ takes them all along.

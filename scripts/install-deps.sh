@@ -8,7 +8,7 @@ set -eu
 # fuzz seed corpora through their sanitized targets, and CI fuzzes each for a while.
 PKGS="build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev sqlite3 \
 clang libclang-rt-14-dev \
-python3 python3-jsonschema openssl ca-certificates procps valgrind curl time \
+python3 python3-jsonschema python3-pydantic openssl ca-certificates procps valgrind curl time \
 libmicrohttpd-dev python3-httpx"
 
 missing=""
