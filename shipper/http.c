@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "endpoint.h"
 #include "internal.h"
 
 #define CURL_FN(name) __typeof__(curl_##name) *name
@@ -446,37 +447,5 @@ void *http_cancel_one(struct http_client *c)
 
 void http_redact_url(const char *url, char *buf, size_t buflen)
 {
-    const char *p = url, *scheme_end, *auth, *host, *end;
-    size_t n = 0;
-
-    if (buflen == 0)
-        return;
-    buf[0] = '\0';
-    if (url == NULL)
-        return;
-    scheme_end = strstr(url, "://");
-    host = scheme_end != NULL ? scheme_end + 3 : url;
-    /* The authority ends at the first '/', '?' or '#'; userinfo ends at its last '@'. */
-    end = host + strcspn(host, "/?#");
-    auth = NULL;
-    for (const char *q = host; q < end; q++)
-        if (*q == '@')
-            auth = q;
-    if (auth != NULL) {
-        n = (size_t)(host - p);
-        if (n >= buflen)
-            n = buflen - 1;
-        memcpy(buf, p, n);
-        p = auth + 1;
-    }
-    {
-        size_t rest = strcspn(p, "?#");
-        size_t room = buflen - 1 - n;
-
-        if (rest > room)
-            rest = room;
-        memcpy(buf + n, p, rest);
-        n += rest;
-    }
-    buf[n] = '\0';
+    endpoint_redact(url, buf, buflen); /* the one rule (endpoint.h) */
 }

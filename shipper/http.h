@@ -65,7 +65,8 @@ int http_wait_ms(struct http_client *c, struct http_result *ret, long max_ms, ch
                  size_t errlen);
 /* Aborts one request in flight and returns its tag; NULL when none is in flight. */
 void *http_cancel_one(struct http_client *c);
-/* url without its user:password@, query string and fragment, for messages. */
+/* url without anything that could be userinfo, a query string or a fragment, however
+ * malformed: endpoint_redact (endpoint.h). */
 void http_redact_url(const char *url, char *buf, size_t buflen);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "http.h"
 #include "internal.h"
 #include "test.h"
 
@@ -64,6 +65,9 @@ static void test_redact(void)
     T_EQ_STR(redact("alice:pw@host/v1"), "host/v1");
     T_EQ_STR(redact("http://[::1]:9780/v1?token=t"), "http://[::1]:9780/v1");
     T_EQ_STR(redact(""), "");
+    /* the shipper's older name for it follows the same rule */
+    http_redact_url("http://alice:ab/cdSECRET@host/v1?token=x", shown, sizeof shown);
+    T_EQ_STR(shown, "http://host/v1");
     T_EQ_STR(redact(NULL), "");
     /* a small buffer is cut, never overrun */
     {
