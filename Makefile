@@ -30,7 +30,7 @@ endif
 # this file: on a fresh machine pkg-config and the packages only arrive with the
 # $(BUILD)/.deps-ok step, which every compile waits for. The eval keeps the first answer,
 # so pkg-config runs once per make, not once per object.
-PKGS       = sqlite3 libcurl libcjson libmicrohttpd
+PKGS       = sqlite3 libcurl libcjson libmicrohttpd libcrypto
 LIB_PKGS   = sqlite3 libcjson    # what libanontelemetry itself needs (curl is the shipper's)
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(or $(PKG_LIBS),$(error \

@@ -9,7 +9,7 @@ set -eu
 PKGS="build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev sqlite3 \
 clang libclang-rt-14-dev \
 python3 python3-jsonschema python3-pydantic openssl ca-certificates procps valgrind curl time \
-libmicrohttpd-dev python3-httpx"
+libmicrohttpd-dev python3-httpx libssl-dev"
 
 missing=""
 for p in $PKGS; do

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "ops.h"
 #include "ship.h"
+#include "sneakernet.h"
 
 static const cli_opt options[] = {
     /* id               name                short  value    flags                        help */
@@ -64,9 +65,22 @@ static const cli_opt options[] = {
     {OPT_JSON,          "json",               0,  NULL,    0,
      "one JSON document instead of text"},
     {OPT_STATUS,        "status",             0,  "STATUS", 0,
-     "only the events in STATUS: pending, sending or sent"},
+     "only the events in STATUS: pending, sending, sent or exported"},
     {OPT_ALL,           "all",                0,  NULL,    0,
      "every event in the dlq (instead of IDs)"},
+
+    {OPT_MAX_EVENTS,    "max-events",         0,  "N",     0,
+     "bundle create: at most N events (the oldest)"},
+    {OPT_REEXPORT,      "reexport",           0,  NULL,    0,
+     "bundle create: take the exported events again (a lost medium)"},
+    {OPT_FORGET,        "forget",             0,  NULL,    0,
+     "bundle create: mark the events sent at once (one-way links)"},
+    {OPT_SIGN,          "sign",               0,  "KEYFILE", CLI_NONEMPTY,
+     "bundle create: add an HMAC-SHA256 signature made with KEYFILE"},
+    {OPT_VERIFY_KEY,    "verify-key",         0,  "KEYFILE", CLI_NONEMPTY,
+     "require a signature made with KEYFILE"},
+    {OPT_BUNDLE,        "bundle",             0,  "ID",    CLI_NONEMPTY,
+     "receipt create: only these bundles (ID ID... or ID,ID)"},
 };
 
 #define RUN_OPTS (CLI_OPT(OPT_ENDPOINT) | CLI_OPT(OPT_CACERT) | CLI_OPT(OPT_BATCH) |      \
@@ -85,13 +99,32 @@ static const cli_cmd commands[] = {
     {"status",        CLI_OPT(OPT_JSON),                       0,  0,  0, ops_cmd_status,
      "[--json] [--spool PATH]", "what the spool holds: counts, ages, the last run"},
     {"list",          CLI_OPT(OPT_STATUS) | CLI_OPT(OPT_JSON), 0,  0,  0, ops_cmd_list,
-     "[--status pending|sending|sent] [--json] [--spool PATH]", "the events, oldest first"},
+     "[--status pending|sending|sent|exported] [--json] [--spool PATH]",
+     "the events, oldest first"},
     {"dlq list",      CLI_OPT(OPT_JSON),                       0,  0,  0, ops_cmd_dlq_list,
      "[--json] [--spool PATH]", "the dead letters and why they are there"},
     {"dlq requeue",   CLI_OPT(OPT_ALL),                        1,  0, -1, ops_cmd_dlq_change,
      "(ID...|--all) [--spool PATH]", "back to pending with retry count 0, to be sent again"},
     {"dlq purge",     CLI_OPT(OPT_ALL),                        1,  0, -1, ops_cmd_dlq_change,
      "(ID...|--all) [--spool PATH]", "delete dead letters for good"},
+    {"bundle create", CLI_OPT(OPT_MAX_EVENTS) | CLI_OPT(OPT_REEXPORT) | CLI_OPT(OPT_FORGET) |
+                      CLI_OPT(OPT_SIGN) | CLI_OPT(OPT_BATCH),   1,  1,  1,
+     sneakernet_cmd_bundle_create,
+     "FILE [--max-events N] [--reexport] [--forget] [--sign KEYFILE]\n[--batch-size N] "
+     "[--spool PATH]",
+     "write the pending events to FILE for an air gap (they become exported)"},
+    {"bundle verify", CLI_OPT(OPT_VERIFY_KEY),                  0,  1,  1,
+     sneakernet_cmd_bundle_verify, "FILE [--verify-key KEYFILE]",
+     "check a bundle and say what it holds; changes nothing"},
+    {"bundle import", CLI_OPT(OPT_VERIFY_KEY),                  1,  1, -1,
+     sneakernet_cmd_bundle_import, "FILE... [--verify-key KEYFILE] [--spool PATH]",
+     "store a bundle's events, each once, to be shipped from here"},
+    {"receipt create", CLI_OPT(OPT_BUNDLE),                     1,  1, -1,
+     sneakernet_cmd_receipt_create, "FILE [--bundle ID...] [--spool PATH]",
+     "write the fate of imported bundles' events to FILE"},
+    {"receipt apply", 0,                                         1,  1,  1,
+     sneakernet_cmd_receipt_apply, "FILE [--spool PATH]",
+     "settle exported events as a receipt says (sent, or dlq)"},
 };
 
 const cli_spec commands_spec = {

@@ -25,6 +25,8 @@ enum ship_opt_id {
     OPT_INSECURE_HTTP,
     /* operator commands */
     OPT_JSON, OPT_STATUS, OPT_ALL,
+    /* bundles and receipts */
+    OPT_MAX_EVENTS, OPT_REEXPORT, OPT_FORGET, OPT_SIGN, OPT_VERIFY_KEY, OPT_BUNDLE,
     OPT_COUNT_
 };
 
