@@ -964,12 +964,19 @@ static int ops_run(cli_result *r, ops_handler *handler)
         ret = EX_IOERR;
         goto out;
     }
-    st = anon_spool_open_ex(path, ANON_OPEN_NO_CREATE, &sp, err, sizeof err);
+    /* the commands that only read also work where the spool cannot be written (a
+     * read-only file system): opened read-only there, and they say so */
+    st = anon_spool_open_ex(path,
+                            ANON_OPEN_NO_CREATE | (r->cmd->writes ? 0 : ANON_OPEN_READ_ONLY),
+                            &sp, err, sizeof err);
     if (st != ANON_OK) {
         fprintf(stderr, OPS_PROG " %s: %s\n", label, err);
         ret = anon_status_exit_code(st);
         goto out;
     }
+    if (anon_spool_read_only(sp) != NULL)
+        fprintf(stderr, OPS_PROG " %s: note: spool %s is %s: read as it is, nothing changed\n",
+                label, path, anon_spool_read_only(sp));
     ret = handler(anon_spool_db(sp), path, &a);
 out:
     anon_spool_close(sp);

@@ -789,8 +789,11 @@ int ship_run(const struct ship_opts *o)
         sigaction(SIGINT, &sa, NULL);
     }
 
-    rc = anon_spool_open_ex(path, ANON_OPEN_QUICK_CHECK | ANON_OPEN_NO_CREATE, &r->sp, err,
-                            sizeof(err));
+    /* --dry-run only reads: it also works where the spool cannot be written */
+    rc = anon_spool_open_ex(path,
+                            ANON_OPEN_QUICK_CHECK | ANON_OPEN_NO_CREATE |
+                                (o->dry_run ? ANON_OPEN_READ_ONLY : 0),
+                            &r->sp, err, sizeof(err));
     if (rc == ANON_ECORRUPT) {
         char moved[4200], err2[ANON_ERRLEN];
 

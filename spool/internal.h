@@ -116,7 +116,10 @@ int anon_record_check(const anon_record *r, size_t i, char *err, size_t errlen);
 /* ---- the spool (spool.c) ---- */
 enum {
     ANON_OPEN_NO_CREATE   = 1 << 0,  /* fail (ANON_EIO) instead of creating a missing spool */
-    ANON_OPEN_QUICK_CHECK = 1 << 1   /* run PRAGMA quick_check; failure is ANON_ECORRUPT */
+    ANON_OPEN_QUICK_CHECK = 1 << 1,  /* run PRAGMA quick_check; failure is ANON_ECORRUPT */
+    /* the caller only reads (status, list, dlq list): never creates; a spool that cannot
+     * be written here (a read-only file system) is opened read-only (readonly.c) */
+    ANON_OPEN_READ_ONLY   = 1 << 2
 };
 /* Our status for an SQLite result code: ANON_EBUSY for a lock held past the busy
  * timeout, ANON_ECORRUPT, ANON_ENOMEM, else ANON_EIO. */
@@ -163,6 +166,19 @@ int anon_spool_check_place(const char *path, int create, struct anon_spool_place
  * checking the place, before anything is opened. Does nothing for other callers or
  * root's own spool. *ret_uid (may be NULL): the uid now working. ANON_EPERM if refused. */
 int anon_spool_act_as_owner(const char *path, uid_t *ret_uid, char *err, size_t errlen);
+
+/* ---- reading a spool that cannot be written (readonly.c) ---- */
+/* Why the spool was opened read-only ("on a read-only file system", ...), or NULL. */
+const char *anon_spool_read_only(const anon_spool *sp);
+/* 1 when the file system holding the file at real is mounted read-only. */
+int anon_spool_on_read_only_fs(const char *real);
+/* 1 when the file at real and its directory (for -wal and -shm) can be written. */
+int anon_spool_writable(const char *real);
+/* A read-only connection to the spool at real (named shown in messages) that works on a
+ * read-only file system: with its -wal and -shm when they are there, immutable when there
+ * is no -wal to read; a -wal without its -shm is refused, saying what to do. */
+int anon_spool_open_read_only(const char *real, const char *shown, sqlite3 **ret_db,
+                              char *err, size_t errlen);
 
 /* ---- which file is a spool of ours (spoolfile.c) ---- */
 /* 1 when path is a regular file (not a symlink) with an SQLite header that carries our

@@ -35,6 +35,7 @@ struct anon_spool {
     queue *q;
     char *path;
     int busy_ms;     /* how long to wait for another process's lock */
+    const char *read_only; /* NULL, or why the spool was opened read-only (readonly.c) */
 };
 
 static char cpu_arch[65];
@@ -316,6 +317,45 @@ rollback:
     return rc;
 }
 
+/*
+ * The spool cannot be written here (a read-only file system, or no write permission). A
+ * caller that only reads (ANON_OPEN_READ_ONLY) gets a read-only connection (readonly.c)
+ * to a spool of the current format, and *ret_done is set; one that writes is told that
+ * the file system is read-only rather than SQLite's "unable to open database file".
+ * Anything else goes on to the ordinary open, which says what SQLite cannot do.
+ */
+static int open_unwritable(anon_spool *sp, const struct anon_spool_place *pl, int flags,
+                           int *ret_done, char *err, size_t errlen)
+{
+    int rofs = anon_spool_on_read_only_fs(pl->real);
+    struct format f;
+    int rc;
+
+    if (!(flags & ANON_OPEN_READ_ONLY))
+        return rofs ? anon_seterr(err, errlen, ANON_EIO,
+                                  "spool %s is on a read-only file system: it can be read "
+                                  "(status, list, dlq list) but not written",
+                                  sp->path)
+                    : ANON_OK;
+    if ((rc = anon_spool_open_read_only(pl->real, sp->path, &sp->db, err, errlen)) != ANON_OK)
+        return rc;
+    sqlite3_busy_timeout(sp->db, sp->busy_ms);
+    sp->read_only = rofs ? "on a read-only file system" : "not writable by this user";
+    if ((rc = read_format(sp, &f, err, errlen)) != ANON_OK ||
+        (rc = check_format(sp, &f, err, errlen)) != ANON_OK)
+        return rc;
+    /* an older spool would need a migration, which is a write */
+    if (f.version != ANON_SPOOL_FORMAT)
+        return anon_seterr(err, errlen, ANON_EIO,
+                           "spool %s has format %d and is %s: it cannot be brought to format "
+                           "%d to be read; copy it to a writable directory and read the copy",
+                           sp->path, f.version, sp->read_only, ANON_SPOOL_FORMAT);
+    if ((rc = queue_open(sp->db, sp->path, &sp->q, err, errlen)) != ANON_OK)
+        return rc;
+    *ret_done = 1;
+    return ANON_OK;
+}
+
 int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *err,
                        size_t errlen)
 {
@@ -323,9 +363,9 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
     anon_spool *sp = NULL;
     struct anon_spool_place place;
     struct stat st;
-    int create = !(flags & ANON_OPEN_NO_CREATE);
+    int create = !(flags & (ANON_OPEN_NO_CREATE | ANON_OPEN_READ_ONLY));
     struct format f;
-    int rc, src;
+    int rc, src, done = 0;
 
     *ret_sp = NULL;
     if (path == NULL) {
@@ -355,6 +395,14 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
     }
     if ((rc = anon_busy_timeout_ms(&sp->busy_ms, err, errlen)) != ANON_OK)
         goto fail;
+    if (!anon_spool_writable(place.real)) {
+        if ((rc = open_unwritable(sp, &place, flags, &done, err, errlen)) != ANON_OK)
+            goto fail;
+        if (done) {
+            *ret_sp = sp;
+            return ANON_OK;
+        }
+    }
     /* NOFOLLOW: the spool was checked not to be a link; it must not become one now (nor
      * a directory on the way: SQLite is given the path those links led to) */
     src = sqlite3_open_v2(place.real, &sp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW,
@@ -406,6 +454,11 @@ void anon_spool_close(anon_spool *sp)
 const char *anon_spool_path(const anon_spool *sp)
 {
     return sp->path;
+}
+
+const char *anon_spool_read_only(const anon_spool *sp)
+{
+    return sp->read_only;
 }
 
 sqlite3 *anon_spool_db(anon_spool *sp)
