@@ -34,8 +34,6 @@ def _json_value(o: Any) -> Any:
         return o.value
     if isinstance(o, Mapping):
         return dict(o)
-    if isinstance(o, (list, tuple)):
-        return list(o)
     if isinstance(o, numbers.Integral):
         return int(o)
     if isinstance(o, numbers.Real):
@@ -352,8 +350,9 @@ def spool_events(events: Iterable[Event], *, source_client_version: str = "undef
         for i, event in enumerate(events):
             try:
                 parsed.append(_parse(lib, event))
-            except SpoolError as e:
-                raise SpoolError("event %d: %s" % (i + 1, e), e.status) from None
+            except Exception as e:  # a model whose dump fails is a bad event too
+                raise SpoolError("event %d: %s" % (i + 1, e), getattr(e, "status", None)) \
+                    from None
         if not parsed:
             return []
         return lib.append(_path(spool), parsed, _opt(session_id, "session_id"),

@@ -243,6 +243,15 @@ class HandlerTest(support.TestCase):
         with self.assertRaises(at.SpoolError) as cm:
             at.spool_events(REQ, spool=str(self.db))
         self.assertIn("iterable of events", str(cm.exception))
+
+        class Broken:
+            def model_dump(self, **kw):
+                raise RuntimeError("model_dump exploded")
+
+        with self.assertRaises(at.SpoolError) as cm:
+            at.spool_events([REQ, Broken()], spool=str(self.db))
+        self.assertEqual(str(cm.exception), "event 2: model_dump exploded")
+        self.assertFalse(self.db.exists())
         (self.dir / "f").write_text("x")
         with self.assertRaises(at.SpoolError) as cm:
             at.spool_events([REQ], spool=str(self.dir / "f" / "s.db"))
