@@ -203,7 +203,8 @@ struct create {
 /* Reads the events in one snapshot and writes them, marking each row seen. */
 static int create_write(struct create *c, char *err, size_t errlen)
 {
-    struct queue_due due = {.clock = c->t.clock, .flush_now = 1, .exported = c->reexport};
+    /* every pending event, due or not (flush_now), and for a reexport the exported ones */
+    struct queue_due due = {.clock = c->t.clock, .flush_now = 1};
     struct bundle_header h;
     struct batch b;
     anon_buf line;
@@ -246,7 +247,9 @@ static int create_write(struct create *c, char *err, size_t errlen)
         int64_t left = c->want - c->taken;
         struct envelope_hdr eh;
 
-        if ((rc = queue_next_due(c->s.q, &due, cursor, &pick, err, errlen)) != ANON_OK)
+        rc = c->reexport ? queue_next_exportable(c->s.q, &due, cursor, &pick, err, errlen)
+                         : queue_next_due(c->s.q, &due, cursor, &pick, err, errlen);
+        if (rc != ANON_OK)
             goto out;
         if (pick == 0)
             break;
@@ -257,9 +260,9 @@ static int create_write(struct create *c, char *err, size_t errlen)
         if ((rc = queue_envelope_fields(c->s.q, pick, hdr, err, errlen)) != ANON_OK)
             goto out;
         batch_clear(&b);
-        rc = queue_due_rows(c->s.q, &due, (const char *const *)hdr, pick,
-                            left < c->batch_size ? (int)left : (int)c->batch_size, batch_add,
-                            &b, err, errlen);
+        rc = (c->reexport ? queue_exportable_rows : queue_due_rows)(
+            c->s.q, &due, (const char *const *)hdr, pick,
+            left < c->batch_size ? (int)left : (int)c->batch_size, batch_add, &b, err, errlen);
         if (rc != ANON_OK)
             goto out;
         cursor = pick;

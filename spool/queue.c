@@ -407,12 +407,12 @@ int queue_mark_seen(queue *q, int64_t id, char *err, size_t errlen)
     return run(q, s, "cannot remember an event", NULL, err, errlen);
 }
 
-int queue_next_due(queue *q, const struct queue_due *due, int64_t after_id, int64_t *ret_id,
-                   char *err, size_t errlen)
+/* exported: also exported rows (a reexport only: a delivery run never picks one). */
+static int next_due(queue *q, const struct queue_due *due, int exported, int64_t after_id,
+                    int64_t *ret_id, char *err, size_t errlen)
 {
     const int which[] = {Q_PICK_PENDING, Q_PICK_LEASE, Q_PICK_EXPORTED};
-    /* exported rows only for a reexport: a delivery run never picks one */
-    const size_t nwhich = due->exported ? 3 : 2;
+    const size_t nwhich = exported ? 3 : 2;
     int64_t best = 0;
 
     for (size_t i = 0; i < nwhich; i++) {
@@ -500,13 +500,12 @@ static int group_start(queue *q, int which, const struct queue_due *due,
     return step_row(q, s, "cannot read due events", ret_row, err, errlen);
 }
 
-int queue_due_rows(queue *q, const struct queue_due *due, const char *const hdr[4],
-                   int64_t from_id, int limit, queue_row_fn fn, void *ctx, char *err,
-                   size_t errlen)
+static int due_rows(queue *q, const struct queue_due *due, int exported,
+                    const char *const hdr[4], int64_t from_id, int limit, queue_row_fn fn,
+                    void *ctx, char *err, size_t errlen)
 {
     static const int which[] = {Q_GROUP_PENDING, Q_GROUP_LEASE, Q_GROUP_EXPORTED};
-    /* exported rows only for a reexport: a delivery run never reads one */
-    const int nread = due->exported ? 3 : 2;
+    const int nread = exported ? 3 : 2;
     sqlite3_stmt *st[3] = {NULL, NULL, NULL};
     int has[3] = {0, 0, 0}, rc = ANON_OK, n = 0;
 
@@ -549,6 +548,32 @@ out:
         if (st[i] != NULL)
             sqlite3_reset(st[i]);
     return rc;
+}
+
+int queue_next_due(queue *q, const struct queue_due *due, int64_t after_id, int64_t *ret_id,
+                   char *err, size_t errlen)
+{
+    return next_due(q, due, 0, after_id, ret_id, err, errlen);
+}
+
+int queue_due_rows(queue *q, const struct queue_due *due, const char *const hdr[4],
+                   int64_t from_id, int limit, queue_row_fn fn, void *ctx, char *err,
+                   size_t errlen)
+{
+    return due_rows(q, due, 0, hdr, from_id, limit, fn, ctx, err, errlen);
+}
+
+int queue_next_exportable(queue *q, const struct queue_due *due, int64_t after_id,
+                          int64_t *ret_id, char *err, size_t errlen)
+{
+    return next_due(q, due, 1, after_id, ret_id, err, errlen);
+}
+
+int queue_exportable_rows(queue *q, const struct queue_due *due, const char *const hdr[4],
+                          int64_t from_id, int limit, queue_row_fn fn, void *ctx, char *err,
+                          size_t errlen)
+{
+    return due_rows(q, due, 1, hdr, from_id, limit, fn, ctx, err, errlen);
 }
 
 /* Runs a statement bound with (id, text). */

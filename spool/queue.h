@@ -117,12 +117,10 @@ int queue_seen_init(queue *q, char *err, size_t errlen);
 int queue_mark_seen(queue *q, int64_t id, char *err, size_t errlen);
 
 /* What is due: pending rows under QUEUE_DUE (any pending row when flush_now), and
- * sending rows whose lease has lapsed; none already seen. exported: exported rows are
- * taken too (bundle create --reexport only: a delivery run never sets it). */
+ * sending rows whose lease has lapsed; none already seen. Never an exported row. */
 struct queue_due {
     struct queue_clock clock;
     int flush_now;
-    int exported;
 };
 
 /* The id of the oldest due row above after_id into *ret_id; 0 when there is none. */
@@ -145,11 +143,19 @@ struct queue_due_row {
 typedef int (*queue_row_fn)(void *ctx, const struct queue_due_row *row);
 
 /* Calls fn for the due rows of the envelope hdr with id >= from_id, in id order, at most
- * limit of them (pending, lapsed and, for a reexport, exported rows merged). fn
- * returning non-zero stops it with ANON_ENOMEM. */
+ * limit of them (pending and lapsed rows merged). fn returning non-zero stops it with
+ * ANON_ENOMEM. */
 int queue_due_rows(queue *q, const struct queue_due *due, const char *const hdr[4],
                    int64_t from_id, int limit, queue_row_fn fn, void *ctx, char *err,
                    size_t errlen);
+/* The same two for bundle create --reexport: exported rows are taken too, grouped and
+ * ordered with the due ones. (Only these take exported rows: a delivery run, which
+ * calls the two above, never can.) */
+int queue_next_exportable(queue *q, const struct queue_due *due, int64_t after_id,
+                          int64_t *ret_id, char *err, size_t errlen);
+int queue_exportable_rows(queue *q, const struct queue_due *due, const char *const hdr[4],
+                          int64_t from_id, int limit, queue_row_fn fn, void *ctx, char *err,
+                          size_t errlen);
 
 /* pending -> sending, leased until lease_until. */
 int queue_claim(queue *q, int64_t id, const char *lease_until, char *err, size_t errlen);

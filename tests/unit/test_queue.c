@@ -1,7 +1,7 @@
 /*
  * test_queue.c: the queue module (spool/queue.c): one lease rule for the shipper and
  * for status, duplicate-skipping appends, dead-lettering keeps every column, requeue
- * and purge.
+ * and purge; exported rows are never due for a delivery run, receipts settle them once.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +97,9 @@ int main(void)
     id = one(q, "SELECT id FROM events");
     T_EQ_INT(queue_claim(q, id, lease, errbuf, sizeof errbuf), ANON_OK);
     {
-        struct queue_due at = {{lease, "9999-01-01T00:00:00.000Z", "9999-01-01T00:00:00.000Z"}, 0,
-                               0};
+        struct queue_due at = {{lease, "9999-01-01T00:00:00.000Z", "9999-01-01T00:00:00.000Z"}, 0};
     struct queue_due after = {{"2026-05-11T12:00:10.001Z", "9999-01-01T00:00:00.000Z",
-                               "9999-01-01T00:00:00.000Z"}, 0, 0};
+                               "9999-01-01T00:00:00.000Z"}, 0};
 
         T_EQ_INT(queue_next_due(q, &at, 0, &next, errbuf, sizeof errbuf), ANON_OK);
         T_EQ_INT(next, 0);
@@ -160,6 +159,82 @@ int main(void)
         T_EQ_INT(p.temp_btree, 0);
         T_EQ_INT(p.full_scan, 0);
         T_CHECK(p.uses_index >= 4);
+    }
+
+    /* An exported row is never due for a delivery run, whatever the clock or --now: only
+     * a reexport takes it. A receipt changes exported rows only, once. */
+    {
+        struct queue_due now = {{"2026-05-11T12:00:10.001Z", "9999-01-01T00:00:00.000Z",
+                                 "9999-01-01T00:00:00.000Z"}, 1};
+        struct queue_event x = ev("00000000-0000-4000-8000-000000000002");
+        const char *bundle = "00000000-0000-4000-8000-0000000000b1";
+        int64_t exp_id, last = -1;
+        int outcome = -1;
+
+        T_EQ_INT(queue_begin(q, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(queue_append(q, &x, NULL, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(queue_commit(q, errbuf, sizeof errbuf), ANON_OK);
+        exp_id = one(q, "SELECT id FROM events WHERE uuid = '00000000-0000-4000-8000-000000000002'");
+        T_CHECK(exp_id > id);
+        T_EQ_INT(queue_mark_seen(q, exp_id, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(queue_begin(q, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(queue_export_seen(q, bundle, &now.clock, 0, NULL, 0, 10, &last, &changed,
+                                   errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(queue_commit(q, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(changed, 1);
+        T_EQ_INT(last, exp_id);
+        T_EQ_INT(one(q, "SELECT count(*) FROM events WHERE status = 'exported' AND bundle ="
+                        " '00000000-0000-4000-8000-0000000000b1'"), 1);
+        /* forget what this connection has seen: only the status keeps it from a run */
+        T_EQ_INT(sqlite3_exec(queue_db(q), "DELETE FROM temp.queue_seen", NULL, NULL, NULL),
+                 SQLITE_OK);
+        T_EQ_INT(queue_next_due(q, &now, id, &next, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(next, 0);
+        now.flush_now = 0;
+        T_EQ_INT(queue_next_due(q, &now, id, &next, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(next, 0);
+        T_EQ_INT(queue_next_exportable(q, &now, id, &next, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(next, exp_id);
+        T_EQ_INT(queue_envelope_fields(q, exp_id, hdr, errbuf, sizeof errbuf), ANON_OK);
+        n = 0;
+        T_EQ_INT(queue_due_rows(q, &now, (const char *const *)hdr, exp_id, 50, count_rows, &n,
+                                errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(n, 0);
+        T_EQ_INT(queue_exportable_rows(q, &now, (const char *const *)hdr, exp_id, 50,
+                                       count_rows, &n, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(n, 1);
+        for (int i = 0; i < 4; i++)
+            free(hdr[i]);
+        T_EQ_INT(queue_count(q, &now.clock, "2000-01-01T00:00:00.000Z", &c, errbuf, sizeof errbuf),
+                 ANON_OK);
+        T_EQ_INT(c.status[QUEUE_ST_EXPORTED], 1);
+        T_EQ_INT(c.due_now, 1);   /* the pending row only */
+        T_EQ_STR(queue_status_name(QUEUE_ST_EXPORTED), "exported");
+
+        T_EQ_INT(queue_begin(q, errbuf, sizeof errbuf), ANON_OK);
+        /* a pending row is left alone, an exported one settled once, an unknown one said */
+        T_EQ_INT(queue_receipt_sent(q, "00000000-0000-4000-8000-000000000001",
+                                    "2026-05-12T00:00:00.000Z", &outcome, errbuf, sizeof errbuf),
+                 ANON_OK);
+        T_EQ_INT(outcome, QUEUE_RCPT_UNCHANGED);
+        T_EQ_INT(queue_receipt_sent(q, "00000000-0000-4000-8000-000000000002",
+                                    "2026-05-12T00:00:00.000Z", &outcome, errbuf, sizeof errbuf),
+                 ANON_OK);
+        T_EQ_INT(outcome, QUEUE_RCPT_CHANGED);
+        T_EQ_INT(queue_receipt_dead(q, "00000000-0000-4000-8000-000000000002",
+                                    "2026-05-12T00:00:00.000Z", "remote: HTTP 400", &outcome,
+                                    errbuf, sizeof errbuf),
+                 ANON_OK);
+        T_EQ_INT(outcome, QUEUE_RCPT_UNCHANGED);
+        T_EQ_INT(queue_receipt_pending(q, "00000000-0000-4000-8000-00000000ffff", &outcome,
+                                       errbuf, sizeof errbuf),
+                 ANON_OK);
+        T_EQ_INT(outcome, QUEUE_RCPT_UNKNOWN);
+        T_EQ_INT(queue_commit(q, errbuf, sizeof errbuf), ANON_OK);
+        T_EQ_INT(one(q, "SELECT count(*) FROM events WHERE status = 'sent' AND sent_at ="
+                        " '2026-05-12T00:00:00.000Z'"), 1);
+        T_EQ_INT(one(q, "SELECT count(*) FROM events WHERE status = 'pending'"), 1);
+        T_EQ_INT(one(q, "SELECT count(*) FROM dlq"), 0);
     }
 
     /* names of the statuses */
