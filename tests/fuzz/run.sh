@@ -92,6 +92,7 @@ for t in $targets; do
     case $t in
     tokens) maxlen=2048 ;;
     outcome) maxlen=160 ;;
+    bundle) maxlen=16384 ;;   # a bundle line holds whole events (~1 KiB each)
     *) maxlen=4096 ;;
     esac
     start=$(date +%s)
