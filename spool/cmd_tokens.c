@@ -31,6 +31,7 @@
 #include "anon_telemetry.h"
 #include "cli.h"
 #include "cmdio.h"
+#include "internal.h"
 #include "tokens.h"
 
 static const char *progname = "anon-telemetry-tokens";
@@ -405,14 +406,16 @@ int main(int argc, char **argv)
     int nfiles = cl.nargs > 0 ? cl.nargs : 1;
 
     for (int f = 0; f < nfiles && status == EX_OK; f++) {
-        const char *name = files[f];
-        int is_stdin = strcmp(name, "-") == 0;
-        int fd = is_stdin ? STDIN_FILENO : open(name, O_RDONLY | O_CLOEXEC);
+        const char *path = files[f];
+        int is_stdin = strcmp(path, "-") == 0;
+        int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+        char name[1024]; /* the path as messages show it: control characters escaped */
         char *buf = NULL;
         size_t len = 0;
         int err = fd < 0 ? errno : read_all(fd, &buf, &len);
         long v;
 
+        anon_escape_text(path, name, sizeof name);
         if (fd >= 0 && !is_stdin)
             close(fd);
         if (err == ENOMEM) {

@@ -105,8 +105,22 @@ check_match "writer: the key shown escaped" 'a\\x1b\[31m\\nanon-telemetry-spool:
 printf '{"task":"batch","\xc2\x9b2J\xe2\x80\xae\xff":1}\n' > "$T/in"
 "$SPOOL_BIN" --spool "$S" < "$T/in" >/dev/null 2>"$T/e"
 check_match "writer: C1, bidi and bad UTF-8 shown as bytes" '\\xc2\\x9b2J\\xe2\\x80\\xae\\xff: unknown field' "$(cat "$T/e")"
+event > "$T/in"
 "$SPOOL_BIN" --spool "$S" --session-id "$(printf 'a\033[2Jb')" < "$T/in" >/dev/null 2>"$T/e"
+check_eq "writer, a session id with ESC: refused, nothing stored" "65|0" \
+    "$?|$(q "SELECT count(*) FROM events WHERE session_id LIKE 'a%b'")"
 check_eq "writer: no control byte for a bad option value either" 0 "$(tr -d '\n' < "$T/e" | LC_ALL=C grep -c '[[:cntrl:]]')"
+
+"$TOKENS_BIN" "$T/$(printf 'no\033[2Jsuch\nfile')" >/dev/null 2>"$T/e"
+check_eq "tokens, a file name with controls: exit 66, one line" "66|1" "$?|$(wc -l < "$T/e" | tr -d ' ')"
+check_match "tokens: the name shown escaped" 'no\\x1b\[2Jsuch\\nfile: No such file' "$(cat "$T/e")"
+mkdir -p "$T/$(printf 'dir\033[2J')"
+chmod 777 "$T/$(printf 'dir\033[2J')"
+"$SPOOL_BIN" --spool "$T/$(printf 'dir\033[2J')/s.db" < "$T/in" >/dev/null 2>"$T/e"
+check_eq "writer, an unsafe spool directory with controls in its name: exit 77" 77 "$?"
+check_match "writer: the path shown escaped" 'dir\\x1b\[2J' "$(cat "$T/e")"
+check_eq "writer, a spool path with controls: no control byte" 0 \
+    "$(tr -d '\n' < "$T/e" | LC_ALL=C grep -c '[[:cntrl:]]')"
 
 # the shipper: -vv echoes a collector's answer, escaped
 q "DELETE FROM events"
