@@ -1,6 +1,7 @@
 /*
  * endpoint.c: the collector's URL, checked and redacted (see endpoint.h). Everything here
- * is pure string work: nothing is resolved, nothing is sent.
+ * is string work: nothing is resolved, nothing is sent (endpoint_check only reads the
+ * proxy variables of the environment).
  */
 #include "endpoint.h"
 
@@ -8,6 +9,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -303,18 +305,97 @@ int endpoint_parse(const char *url, struct endpoint *ret, char *err, size_t errl
     return 0;
 }
 
-int endpoint_check(const char *url, int allow_insecure_http, char *err, size_t errlen)
+/* Whether an entry of a no_proxy list surely covers host, as libcurl matches them: "*",
+ * the host itself (any case; an IPv6 address without its brackets), or for a name a domain
+ * it is in (".example.com" or "example.com"). Anything else, CIDR ranges included, counts
+ * as not covered: the proxy is then assumed, which errs on the side of refusing. */
+static int no_proxy_covers(const char *no_proxy, const char *host)
+{
+    char h[sizeof(((struct endpoint *)0)->host)];
+    size_t hl = strlen(host);
+    int ip = host[0] == '[' || dotted_quad_first(host) >= 0;
+
+    if (no_proxy == NULL)
+        return 0;
+    if (hl >= 2 && host[0] == '[') {       /* [::1] is listed as ::1 */
+        host++;
+        hl -= 2;
+    }
+    memcpy(h, host, hl);
+    h[hl] = '\0';
+    for (const char *p = no_proxy; *p != '\0';) {
+        size_t n = strcspn(p, ", \t");
+        const char *e = p;
+        size_t el = n;
+
+        if (el > 0 && e[0] == '.') {
+            e++;
+            el--;
+        }
+        if (n == 1 && p[0] == '*')
+            return 1;
+        if (el > 0 && el <= hl && strncasecmp(h + hl - el, e, el) == 0 &&
+            (el == hl || (!ip && h[hl - el - 1] == '.')))
+            return 1;
+        p += n;
+        p += strspn(p, ", \t");
+    }
+    return 0;
+}
+
+int endpoint_leaves_host(const struct endpoint *ep, const char *proxy, const char *no_proxy)
+{
+    struct endpoint px;
+    char purl[600];
+
+    if (!ep->loopback)
+        return 1;
+    if (proxy == NULL || proxy[0] == '\0' || no_proxy_covers(no_proxy, ep->host))
+        return 0;
+    /* A proxy carries the request: it stays here only when the proxy is here too. Only its
+     * host matters, whatever its scheme (http, https, socks5 ...; none means http). */
+    snprintf(purl, sizeof(purl), "http://%s", strstr(proxy, "://") ? strstr(proxy, "://") + 3
+                                                                    : proxy);
+    return endpoint_parse(purl, &px, NULL, 0) != 0 || !px.loopback;
+}
+
+int endpoint_decide(const char *url, int allow_insecure_http, const char *proxy,
+                    const char *no_proxy, char *err, size_t errlen)
 {
     struct endpoint ep;
 
     if (endpoint_parse(url, &ep, err, errlen) != 0)
         return -1;
-    if (!ep.https && (ep.userinfo || ep.token) && !ep.loopback && !allow_insecure_http)
+    if (ep.https || !(ep.userinfo || ep.token) || allow_insecure_http ||
+        !endpoint_leaves_host(&ep, proxy, no_proxy))
+        return 0;
+    if (ep.loopback)
         return fail(err, errlen, url,
-                    "refusing to send %s in clear text: plain http to %s, which is not this "
-                    "machine; use https://, or pass --allow-insecure-http if the network "
-                    "between here and there is trusted",
+                    "refusing to send %s in clear text: plain http to %s would go through the "
+                    "proxy set in http_proxy or all_proxy; add the host to no_proxy, use "
+                    "https://, or pass --allow-insecure-http if the network to the proxy is "
+                    "trusted",
                     ep.userinfo ? "a user name or password" : "a token from the query string",
                     ep.host);
-    return 0;
+    return fail(err, errlen, url,
+                "refusing to send %s in clear text: plain http to %s, which is not this "
+                "machine; use https://, or pass --allow-insecure-http if the network "
+                "between here and there is trusted",
+                ep.userinfo ? "a user name or password" : "a token from the query string",
+                ep.host);
+}
+
+int endpoint_check(const char *url, int allow_insecure_http, char *err, size_t errlen)
+{
+    /* the variables libcurl reads for an http:// URL (never HTTP_PROXY: see httpoxy) */
+    const char *proxy = getenv("http_proxy");
+    const char *no_proxy = getenv("no_proxy");
+
+    if (proxy == NULL || proxy[0] == '\0')
+        proxy = getenv("all_proxy");
+    if (proxy == NULL || proxy[0] == '\0')
+        proxy = getenv("ALL_PROXY");
+    if (no_proxy == NULL || no_proxy[0] == '\0')
+        no_proxy = getenv("NO_PROXY");
+    return endpoint_decide(url, allow_insecure_http, proxy, no_proxy, err, errlen);
 }

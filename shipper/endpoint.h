@@ -41,9 +41,20 @@ int endpoint_parse(const char *url, struct endpoint *ret, char *err, size_t errl
  * of writing it; no zone). Anything else, however close, is 0. Pure: no lookups. */
 int endpoint_host_is_loopback(const char *host);
 
+/* Whether a plain http request to ep leaves this machine: its host is not loopback, or a
+ * proxy carries it (proxy: what libcurl would use, NULL or "" for none; unless no_proxy,
+ * libcurl's list, covers the host) and that proxy is not loopback itself. Pure. */
+int endpoint_leaves_host(const struct endpoint *ep, const char *proxy, const char *no_proxy);
+
 /* The start-of-run decision: 0 when url may be used; -1 with a sentence in err when it is
- * not a usable http(s) URL, or when it would send credentials over plain http to a host
- * that is not loopback and allow_insecure_http is 0. Pure: nothing is resolved or sent. */
+ * not a usable http(s) URL, or when it would send credentials over plain http off this
+ * machine (endpoint_leaves_host) and allow_insecure_http is 0. Pure: nothing is read,
+ * resolved or sent. */
+int endpoint_decide(const char *url, int allow_insecure_http, const char *proxy,
+                    const char *no_proxy, char *err, size_t errlen);
+
+/* endpoint_decide with the proxy libcurl would take from the environment for an http://
+ * URL: http_proxy, else all_proxy or ALL_PROXY; no_proxy, else NO_PROXY. */
 int endpoint_check(const char *url, int allow_insecure_http, char *err, size_t errlen);
 
 /* url for a message or a stored summary: without anything that could be a user name,

@@ -81,6 +81,21 @@ done
 shipx "http://alice:pw@collector.invalid/v1" --dry-run
 check_eq "cleartext with --dry-run: exit 78" 78 "$rc"
 check_eq "cleartext: rows untouched" "$before" "$(q "SELECT group_concat(id || status || retry_count, ',') FROM events")"
+# a proxy takes even a loopback request off this machine (nothing is resolved or sent: the
+# check comes first)
+http_proxy=http://proxy.invalid:3128 "$SHIP_BIN" --spool "$S" --dry-run \
+    --endpoint "http://alice:pw@127.0.0.1:$PORT/v1" >/dev/null 2>"$T/err"
+check_eq "credentials to 127.0.0.1 through a proxy elsewhere: exit 78" 78 "$?"
+check_match "through a proxy: says so" "would go through the proxy.*no_proxy" "$(cat "$T/err")"
+all_proxy=socks5://proxy.invalid:1080 "$SHIP_BIN" --spool "$S" --dry-run \
+    --endpoint "http://127.0.0.1:$PORT/v1?token=pw" >/dev/null 2>&1
+check_eq "a token to 127.0.0.1 through all_proxy elsewhere: exit 78" 78 "$?"
+http_proxy=http://proxy.invalid:3128 no_proxy=example.org,127.0.0.1 "$SHIP_BIN" --spool "$S" \
+    --dry-run --endpoint "http://alice:pw@127.0.0.1:$PORT/v1" >/dev/null 2>&1
+check_eq "... unless no_proxy lists the host" 0 "$?"
+http_proxy=http://127.0.0.1:1 "$SHIP_BIN" --spool "$S" --dry-run \
+    --endpoint "http://alice:pw@127.0.0.1:$PORT/v1" >/dev/null 2>&1
+check_eq "... or the proxy is on this machine too" 0 "$?"
 # --allow-insecure-http lets it through (a dry run: nothing is posted anywhere)
 shipx "http://alice:pw@collector.invalid/v1?token=pw" --dry-run --allow-insecure-http
 check_eq "--allow-insecure-http: accepted (dry run)" "0|1" "$rc|$(printf '%s\n' "$out" | grep -c .)"

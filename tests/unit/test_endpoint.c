@@ -190,6 +190,61 @@ static void test_cleartext(void)
     T_CHECK(err_has("a token"));
 }
 
+/* A proxy carries a "loopback" request off this machine, unless no_proxy covers the host
+ * or the proxy is on this machine too. */
+static int decide(const char *url, const char *proxy, const char *no_proxy)
+{
+    err[0] = '\0';
+    return endpoint_decide(url, 0, proxy, no_proxy, err, sizeof err);
+}
+
+static void test_proxy(void)
+{
+    static const char *const cred = "http://alice:pw@127.0.0.1:9780/v1";
+    static const struct {
+        const char *url, *proxy, *no_proxy;
+        int ok;
+    } cases[] = {
+        {"http://alice:pw@127.0.0.1:9780/v1", NULL, NULL, 0},
+        {"http://alice:pw@127.0.0.1:9780/v1", "", NULL, 0},
+        {"http://alice:pw@127.0.0.1:9780/v1", "http://proxy.example:3128", NULL, -1},
+        {"http://alice:pw@127.0.0.1:9780/v1", "proxy.example:3128", "", -1},
+        {"http://alice:pw@127.0.0.1:9780/v1", "http://proxy.example:3128", "127.0.0.1", 0},
+        {"http://alice:pw@127.0.0.1:9780/v1", "http://proxy.example:3128", "x.org, 127.0.0.1", 0},
+        {"http://alice:pw@127.0.0.1:9780/v1", "http://proxy.example:3128", "*", 0},
+        {"http://alice:pw@127.0.0.1:9780/v1", "http://proxy.example:3128", "0.0.1", -1},
+        {"http://alice:pw@127.0.0.1:9780/v1", "http://proxy.example:3128", ".0.0.1", -1},
+        {"http://alice:pw@127.0.0.1:9780/v1", "http://proxy.example:3128", "127.0.0.0/8", -1},
+        {"http://alice:pw@127.0.0.1:9780/v1", "http://proxy.example:3128", "127.0.0.10", -1},
+        {"http://alice:pw@127.0.0.1:9780/v1", "http://127.0.0.1:3128", NULL, 0},
+        {"http://alice:pw@127.0.0.1:9780/v1", "127.0.0.1:3128", NULL, 0},
+        {"http://alice:pw@127.0.0.1:9780/v1", "socks5://[::1]:1080", NULL, 0},
+        {"http://alice:pw@127.0.0.1:9780/v1", "http://user:pw@127.0.0.1.evil.com:3128", NULL, -1},
+        {"http://alice:pw@127.0.0.1:9780/v1", "not a url", NULL, -1},
+        {"http://alice:pw@localhost/v1", "http://proxy.example:3128", "LOCALHOST", 0},
+        {"http://alice:pw@localhost/v1", "http://proxy.example:3128", ".localhost", 0},
+        {"http://alice:pw@localhost/v1", "http://proxy.example:3128", "host", -1},
+        {"http://alice:pw@[::1]/v1", "http://proxy.example:3128", "::1", 0},
+        {"http://alice:pw@[::1]/v1", "http://proxy.example:3128", "[::1]", -1}, /* not curl's */
+        {"http://alice:pw@[::1]/v1", "http://proxy.example:3128", ":1", -1},
+        {"http://127.0.0.1/v1?token=t", "http://proxy.example:3128", NULL, -1},
+        {"http://127.0.0.1/v1", "http://proxy.example:3128", NULL, 0},  /* nothing to leak */
+        {"https://alice:pw@127.0.0.1/v1", "http://proxy.example:3128", NULL, 0}, /* TLS */
+        {"http://alice:pw@collector.example/v1", NULL, "*", -1},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (!T_EQ_INT(decide(cases[i].url, cases[i].proxy, cases[i].no_proxy), cases[i].ok))
+            printf("  %s via %s (no_proxy %s): %s\n", cases[i].url,
+                   cases[i].proxy ? cases[i].proxy : "-", cases[i].no_proxy ? cases[i].no_proxy : "-",
+                   err);
+    decide(cred, "http://proxy.example:3128", NULL);
+    T_CHECK(err_has("would go through the proxy"));
+    T_CHECK(err_has("no_proxy"));
+    T_CHECK(err_has("--allow-insecure-http"));
+    T_EQ_INT(endpoint_decide(cred, 1, "http://proxy.example:3128", NULL, err, sizeof err), 0);
+}
+
 /* Item 20: syntax and scheme, whatever else holds. */
 static void test_syntax(void)
 {
@@ -289,6 +344,7 @@ int main(void)
     test_redact();
     test_loopback();
     test_cleartext();
+    test_proxy();
     test_syntax();
     return t_done();
 }
