@@ -6,6 +6,7 @@
  * is in flight, exit 0.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -158,6 +159,12 @@ int main(int argc, char **argv)
     cli_result cl;
     int nsocks = 0, rc, st, activated = 0;
 
+#ifdef M_MMAP_THRESHOLD
+    /* request bodies are large and short-lived: a fixed threshold keeps them in their own
+     * mappings, given back to the system when freed (glibc's moving threshold would put
+     * them on the heaps of the server's threads, where the peak stays resident) */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     rc = cli_parse(&spec, argc, argv, &cl);
     if (rc != CLI_RUN)
         return cli_finish(rc, &cl);

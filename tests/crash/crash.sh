@@ -5,8 +5,12 @@
 # by the collector (answered 2xx, at least once), still pending, or in the dlq with a
 # reason. Prints the figures; exits non-zero when an event was lost or the spool is damaged.
 #
+# The relay is in it too: clients post envelopes (with their uuids in
+# Anon-Telemetry-Event-Ids) to anon-telemetry-relay on the same spool, and every event
+# answered 200 joins the ledger; the driver kills the relay too, and it is started again.
+#
 #   tests/crash/crash.sh [ITERATIONS]     (make crash CRASH_ARGS=1000; default 500)
-#   CRASH_WRITERS=4 CRASH_SHIPPERS=2 CRASH_SEED=N
+#   CRASH_WRITERS=4 CRASH_SHIPPERS=2 CRASH_RELAY_CLIENTS=2 (0: no relay) CRASH_SEED=N
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${ANON_BUILD:-build}; case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
@@ -15,6 +19,8 @@ SHIP_BIN=$BUILD/anon-telemetry-ship
 ITER=${1:-500}
 WRITERS=${CRASH_WRITERS:-4}
 SHIPPERS=${CRASH_SHIPPERS:-2}
+RELAY_CLIENTS=${CRASH_RELAY_CLIENTS:-2}
+RELAY_BIN=$BUILD/anon-telemetry-relay
 RANDOM=${CRASH_SEED:-$$}
 W=$(mktemp -d /tmp/anon-crash.XXXXXX); chmod 700 "$W"
 DB=$W/spool/spool.db
@@ -23,6 +29,7 @@ unset NEMO_TELEMETRY_ENABLED NEMO_SESSION_PREFIX NEMO_TELEMETRY_ENDPOINT ANON_TE
 collector=""
 cleanup() {
     touch "$W/stop"
+    [ -s "$W/relay.pid" ] && kill -9 "$(cat "$W/relay.pid")" 2>/dev/null
     pkill -9 -f -- "--spool $DB" 2>/dev/null
     [ -n "$collector" ] && kill "$collector" 2>/dev/null
     wait 2>/dev/null
@@ -73,6 +80,57 @@ shipper() {
 for w in $(seq 1 "$WRITERS"); do writer "$w" 2>/dev/null & done
 for s in $(seq 1 "$SHIPPERS"); do shipper "$s" 2>/dev/null & done
 
+# ---- the relay (started again whenever it dies) and its clients ----
+RPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+relay_loop() {
+    while [ ! -e "$W/stop" ]; do
+        "$RELAY_BIN" --spool "$DB" --listen "127.0.0.1:$RPORT" 2>>"$W/relay.err" &
+        echo $! > "$W/relay.pid"
+        wait $!
+        sleep 0.02
+    done
+}
+# a client: envelopes of 1-20 events with unique serials and their own uuids; an event
+# joins the ledger only when the relay answered 200
+cat > "$W/relay_client.py" <<'EOF_PY'
+import http.client, json, os, random, sys, time, uuid
+port, ledger, stop, base = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+req = {"task": "batch", "taskStatus": "completed", "transformationType": "redact",
+       "entityDetectorModel": "d", "entityValidatorModel": "v", "entityAugmenterModel": "a"}
+k = 0
+with open(ledger, "a") as out:
+    while not os.path.exists(stop):
+        n = random.randint(1, 20)
+        serials = list(range(base + k + 1, base + k + n + 1))
+        k += n
+        ids = [str(uuid.uuid4()) for _ in serials]
+        env = {"clientVer": "relay", "cpuArchitecture": "x86_64", "eventSchemaVer": "1.7",
+               "sessionId": "r%d" % (k % 5),
+               "events": [{"ts": "2026-05-11T12:00:00.000Z", "name": "anonymizer_event",
+                           "parameters": dict(req, numInputRecords=s)} for s in serials]}
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            c.request("POST", "/v1.1/events/json", json.dumps(env),
+                      {"Content-Type": "application/json",
+                       "Anon-Telemetry-Event-Ids": ",".join(ids)})
+            r = c.getresponse()
+            r.read()
+            c.close()
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.02)
+            continue
+        if r.status == 200:
+            out.write("".join("%s %d\n" % (u, s) for u, s in zip(ids, serials)))
+            out.flush()
+EOF_PY
+kills_r=0
+if [ "$RELAY_CLIENTS" -gt 0 ]; then
+    relay_loop 2>/dev/null &
+    for c in $(seq 1 "$RELAY_CLIENTS"); do
+        python3 "$W/relay_client.py" "$RPORT" "$W/ledger.relay$c" "$W/stop" $((600000000 + c * 10000000)) 2>/dev/null &
+    done
+fi
+
 # ---- the driver ----
 # A writer call lasts milliseconds, so a writer found by pgrep is rare. On a writer turn
 # the driver therefore starts an append of its own (1000 events) and kills it at a random
@@ -103,8 +161,18 @@ for it in $(seq 1 "$ITER"); do
     # now and then the collector fails for a while (and rejects a batch), so retries and
     # the dlq are exercised
     [ $((it % 50)) = 25 ] && control script '[{"status": 503, "repeat": 3}, {"status": 429, "retry_after": "1"}, {"status": 400}]'
-    if [ $((RANDOM % 2)) = 0 ]; then
+    turn=$((RANDOM % (RELAY_CLIENTS > 0 ? 3 : 2)))
+    if [ "$turn" = 0 ]; then
         driver_writer "$append_ms" 2>/dev/null
+        continue
+    fi
+    if [ "$turn" = 2 ]; then
+        # the relay, whatever it is doing (a commit, a request half read, idle)
+        if kill -9 "$(cat "$W/relay.pid" 2>/dev/null)" 2>/dev/null; then
+            kills_r=$((kills_r + 1))
+        else
+            misses=$((misses + 1))
+        fi
         continue
     fi
     victims=$(pgrep -f -- "anon-telemetry-ship --spool $DB")
@@ -113,6 +181,7 @@ for it in $(seq 1 "$ITER"); do
     if kill -9 "$victim" 2>/dev/null; then kills_s=$((kills_s + 1)); fi
 done
 touch "$W/stop"
+[ -s "$W/relay.pid" ] && kill -TERM "$(cat "$W/relay.pid")" 2>/dev/null
 wait_loops_s=$(date +%s)
 while pgrep -f -- "--spool $DB" >/dev/null && [ $(( $(date +%s) - wait_loops_s )) -lt 30 ]; do sleep 0.1; done
 pkill -9 -f -- "--spool $DB" 2>/dev/null
@@ -178,6 +247,7 @@ EOF
 get() { awk -v k="$1" '$1 == k { print $2 }' "$W/oracle"; }
 lost=$(get lost); snr=$(get sent_not_received)
 echo "crash suite: $ITER iterations, $kills_w writers and $kills_s shippers killed (SIGKILL), $misses with no process to kill"
+echo "  relay: killed $kills_r times (SIGKILL); events it answered 200: $(cat "$W"/ledger.relay* 2>/dev/null | wc -l)"
 echo "  (a driver append of 1000 events takes ~${append_ms} ms here; writers are killed within that)"
 echo "  acknowledged appends (events): $(get acknowledged)"
 echo "  received by the collector:      $(get received)"

@@ -12,5 +12,8 @@ check_match "nothing marked sent that the collector never got" 'never received: 
 check_match "spool intact after the kills" 'integrity_check: +ok$' "$(printf '%s\n' "$out" | grep integrity_check)"
 check_match "writers were killed" ' [1-9][0-9]* writers and ' "$(printf '%s\n' "$out" | grep 'iterations')"
 check_match "shippers were killed" ' [1-9][0-9]* shippers killed' "$(printf '%s\n' "$out" | grep 'iterations')"
+check_match "the relay was killed" 'relay: killed [1-9][0-9]* times' "$(printf '%s\n' "$out" | grep 'relay: killed')"
+check_match "the relay answered 200 for events (in the ledger)" 'answered 200: [1-9][0-9]*$' \
+    "$(printf '%s\n' "$out" | grep 'relay: killed')"
 check_match "the final drain delivered everything" 'final drain exit: +0$' "$(printf '%s\n' "$out" | grep 'final drain')"
 finish
