@@ -2,7 +2,9 @@
 # install-systemd.sh: run anon-telemetry-ship from a systemd timer instead of cron.
 #
 #   scripts/install-systemd.sh [--user] [--every MINUTES] [--spool PATH] [--endpoint URL]
-#                              [--bin PATH] [--unit-dir DIR] [--no-start] [-- SHIP-ARGS...]
+#                              [--bin PATH] [--unit-dir DIR] [--no-start]
+#                              [--relay [--listen ADDR:PORT] [--relay-opt OPTION]...]
+#                              [-- SHIP-ARGS...]
 #   scripts/install-systemd.sh --uninstall [--user] [--unit-dir DIR] [--no-start]
 #
 # Writes anon-telemetry-ship.service and .timer (from scripts/systemd/, with ExecStart and
@@ -20,6 +22,12 @@
 # $ANON_TELEMETRY_SPOOL): only root can ask for root's default.
 # The shipper's messages go to the journal: journalctl [--user] -u anon-telemetry-ship.
 #
+# --relay also installs anon-telemetry-relay.service and .socket (the HTTP intake that the
+# Anonymizer posts to, socket-activated, on the same spool; the relay binary is the one
+# beside --bin) and enables the socket. --listen ADDR:PORT (default 127.0.0.1:9780) is
+# the socket's address; each --relay-opt adds one option to the relay's ExecStart (a
+# gateway: --relay-opt --token-file=FILE --relay-opt --tls-cert=FILE ...).
+#
 # Exit status: 0 done, 64 bad usage, 78 anon-telemetry-ship not found (or it cannot tell its
 # default spool, or it refuses the --endpoint as every run would), 1 other failure.
 set -eu
@@ -29,7 +37,7 @@ SRC=$ROOT/scripts/systemd
 UNITS="anon-telemetry-ship.service anon-telemetry-ship.timer"
 
 usage() {
-    sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 64
 }
 die() { code=$1; shift; echo "install-systemd: $*" >&2; exit "$code"; }
@@ -38,6 +46,7 @@ die() { code=$1; shift; echo "install-systemd: $*" >&2; exit "$code"; }
 u() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/%/%%/g')"; }
 
 user=0 every=10 spool="" endpoint="" bin="" dir="" start=1 uninstall=0 extra=""
+relay=0 listen=127.0.0.1:9780 relay_extra=""
 while [ $# -gt 0 ]; do
     case $1 in
     --user) user=1; shift ;;
@@ -48,7 +57,10 @@ while [ $# -gt 0 ]; do
     --unit-dir) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
     --no-start) start=0; shift ;;
     --uninstall) uninstall=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --relay) relay=1; shift ;;
+    --listen) [ $# -ge 2 ] || usage; listen=$2; shift 2 ;;
+    --relay-opt) [ $# -ge 2 ] || usage; relay_extra="$relay_extra $(u "$2")"; shift 2 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; for a in "$@"; do extra="$extra $(u "$a")"; done; insecure_flag "$@"; break ;;
     *) echo "install-systemd: unknown argument '$1'" >&2; usage ;;
     esac
@@ -64,9 +76,14 @@ else
 fi
 
 if [ "$uninstall" = 1 ]; then
-    if [ "$start" = 1 ]; then sc disable --now anon-telemetry-ship.timer 2>/dev/null || true; fi
+    if [ "$start" = 1 ]; then
+        sc disable --now anon-telemetry-ship.timer 2>/dev/null || true
+        if [ -e "$dir/anon-telemetry-relay.socket" ]; then
+            sc disable --now anon-telemetry-relay.socket anon-telemetry-relay.service 2>/dev/null || true
+        fi
+    fi
     removed=0
-    for f in $UNITS; do
+    for f in $UNITS anon-telemetry-relay.service anon-telemetry-relay.socket; do
         if [ -e "$dir/$f" ]; then rm -f "$dir/$f"; removed=1; fi
     done
     if [ "$start" = 1 ]; then sc daemon-reload || true; fi
@@ -100,9 +117,29 @@ sed -e "s|^OnCalendar=.*|OnCalendar=$cal|" \
     { rm -f "$tmp"; die 1 "cannot write $dir/anon-telemetry-ship.timer"; }
 echo "install-systemd: wrote $dir/anon-telemetry-ship.service and .timer (OnCalendar=$cal)"
 
+if [ "$relay" = 1 ]; then
+    relay_bin=${bin%/*}/anon-telemetry-relay
+    [ -x "$relay_bin" ] || die 78 "anon-telemetry-relay not found at $relay_bin (beside --bin)"
+    case $listen in
+    *[!0-9A-Fa-f.:\[\]]*|'') die 64 "--listen $listen: expected ADDR:PORT (127.0.0.1:9780, [::1]:9780)" ;;
+    esac
+    relay_start="$(u "$relay_bin") --spool $(u "$spool") --idle-exit 600$relay_extra"
+    sed -e "s|^ExecStart=.*|ExecStart=$(esc "$relay_start")|" -e "$drop" \
+        "$SRC/anon-telemetry-relay.service" > "$tmp" && mv "$tmp" "$dir/anon-telemetry-relay.service" ||
+        { rm -f "$tmp"; die 1 "cannot write $dir/anon-telemetry-relay.service"; }
+    sed -e "s|^ListenStream=.*|ListenStream=$listen|" \
+        "$SRC/anon-telemetry-relay.socket" > "$tmp" && mv "$tmp" "$dir/anon-telemetry-relay.socket" ||
+        { rm -f "$tmp"; die 1 "cannot write $dir/anon-telemetry-relay.socket"; }
+    echo "install-systemd: wrote $dir/anon-telemetry-relay.service and .socket (ListenStream=$listen)"
+fi
+
 if [ "$start" = 1 ]; then
     sc daemon-reload || die 1 "systemctl daemon-reload failed"
     sc enable --now anon-telemetry-ship.timer || die 1 "systemctl enable --now anon-telemetry-ship.timer failed"
     if [ "$user" = 1 ]; then sct="systemctl --user"; else sct=systemctl; fi
     echo "install-systemd: timer enabled; see: $sct list-timers anon-telemetry-ship.timer"
+    if [ "$relay" = 1 ]; then
+        sc enable --now anon-telemetry-relay.socket || die 1 "systemctl enable --now anon-telemetry-relay.socket failed"
+        echo "install-systemd: relay socket enabled on $listen; see: $sct status anon-telemetry-relay.socket"
+    fi
 fi
