@@ -4,7 +4,8 @@
  * Reads one JSON object, or JSON Lines of objects, from standard input; each
  * is an event's parameters (keys by alias or snake_case name). All are
  * validated before any is stored, then all are stored in one transaction, and
- * each stored event's uuid is printed on its own line.
+ * each stored event's uuid is printed on its own line. Memory: the input text and
+ * one event at a time (struct walk below), so about the input's size.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -56,36 +57,11 @@ static const cli_spec spec = {
     .ncmds = 1,
     .about = "Queues anonymizer_event parameters (one JSON object or JSON Lines) in the spool\n"
              "and prints each stored event's uuid.\n",
-    .epilog = "exit: 0 stored (or telemetry disabled), 64 usage, 65 bad input, 73 cannot create,\n"
-              "      74 spool I/O error, 77 unsafe spool directory\n",
+    .epilog = "exit: 0 stored (or telemetry disabled), 64 usage, 65 bad input, 71 out of memory,\n"
+              "      73 cannot create, 74 spool I/O error, 75 spool busy, 77 unsafe spool place\n",
 };
 
 static const char *prog = "anon-telemetry-spool";
-
-/* Reads all of fd into a malloc'd, NUL-terminated buffer. */
-static int read_all(FILE *f, char **ret_buf, size_t *ret_len)
-{
-    anon_buf b;
-    char chunk[65536];
-    size_t n;
-
-    anon_buf_init(&b);
-    anon_buf_append(&b, "", 0);
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (b.len + n > MAX_INPUT) {
-            anon_buf_free(&b);
-            return EX_DATAERR;
-        }
-        anon_buf_append(&b, chunk, n);
-    }
-    if (ferror(f) || b.oom) {
-        anon_buf_free(&b);
-        return EX_IOERR;
-    }
-    *ret_buf = b.data;
-    *ret_len = b.len;
-    return 0;
-}
 
 static int is_space(char c)
 {
@@ -93,62 +69,102 @@ static int is_space(char c)
 }
 
 /*
- * Splits the input into its top-level JSON values and parses each as an event.
- * A value ends where cJSON's parser stops, so one pretty-printed object and
- * JSON Lines are both accepted; errors name the line the value starts on.
+ * The input's top-level JSON values, one at a time. A value ends where cJSON's parser
+ * stops, so one pretty-printed object and JSON Lines are both accepted. The input is
+ * walked twice: once to validate every event before the spool is even opened, then
+ * again to store them one by one in one transaction. Only the input text is held (the
+ * most compact form of the events: their serialised 38-key parameters are several times
+ * larger), never a parsed event per line: peak memory is about the input's size.
  */
-static int parse_events(const char *in, size_t len, anon_event ***ret_evs, size_t *ret_n)
+struct walk {
+    const char *in;
+    size_t len, pos, line;
+    size_t at_line;         /* the line where the last value started */
+};
+
+static void walk_start(struct walk *w, const char *in, size_t len)
 {
-    anon_event **evs = NULL, **grown;
-    size_t n = 0, cap = 0, pos = 0, line = 1;
-    char err[ANON_ERRLEN];
-    int rc = 0;
+    w->in = in;
+    w->len = len;
+    w->pos = 0;
+    w->line = 1;
+    w->at_line = 1;
+}
 
-    for (;;) {
-        const char *end = NULL;
-        anon_event *ev = NULL;
+/* The next event into *ret_ev (NULL at the end). ANON_OK, or the parser's status with
+ * err set to "line N: ..." (invalid JSON on the line where it goes wrong, a bad field
+ * on the line where its object starts). */
+static int walk_next(struct walk *w, anon_event **ret_ev, char *err, size_t errlen)
+{
+    const char *end = NULL;
+    char why[ANON_ERRLEN];
+    int st;
 
-        while (pos < len && is_space(in[pos]))
-            if (in[pos++] == '\n')
-                line++;
-        if (pos == len)
-            break;
-        if (anon_event_parse_value(in + pos, len - pos, &end, &ev, err, sizeof err) != ANON_OK) {
-            /* invalid JSON is reported on the line where it goes wrong (end points there),
-             * a bad field on the line where its object starts */
-            int bad_json = strncmp(err, "invalid JSON", 12) == 0;
-            size_t err_line = line;
-            for (const char *c = in + pos; bad_json && c < end; c++)
-                err_line += *c == '\n';
-            fprintf(stderr, "%s: line %zu: %s\n", prog, err_line, bad_json ? "invalid JSON" : err);
-            rc = EX_DATAERR;
-            goto done;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            grown = realloc(evs, cap * sizeof *evs);
-            if (grown == NULL) {
-                anon_event_free(ev);
-                fprintf(stderr, "%s: out of memory\n", prog);
-                rc = EX_OSERR;
-                goto done;
-            }
-            evs = grown;
-        }
-        evs[n++] = ev;
-        for (; in + pos < end; pos++)
-            line += in[pos] == '\n';
+    *ret_ev = NULL;
+    while (w->pos < w->len && is_space(w->in[w->pos]))
+        if (w->in[w->pos++] == '\n')
+            w->line++;
+    if (w->pos == w->len)
+        return ANON_OK;
+    w->at_line = w->line;
+    st = anon_event_parse_value(w->in + w->pos, w->len - w->pos, &end, ret_ev, why, sizeof why);
+    if (st != ANON_OK) {
+        int bad_json = strncmp(why, "invalid JSON", 12) == 0;
+        size_t err_line = w->line;
+
+        for (const char *c = w->in + w->pos; bad_json && c < end; c++)
+            err_line += *c == '\n';
+        return anon_seterr(err, errlen, st, "line %zu: %s", err_line,
+                           bad_json ? "invalid JSON" : why);
     }
-done:
-    if (rc != 0) {
-        for (size_t i = 0; i < n; i++)
-            anon_event_free(evs[i]);
-        free(evs);
-        return rc;
+    for (; w->in + w->pos < end; w->pos++)
+        w->line += w->in[w->pos] == '\n';
+    return ANON_OK;
+}
+
+/* The first walk: every event parsed and serialised as the append will, then dropped.
+ * Counts them into *ret_n. ANON_OK, or the first error (err: "line N: ..."). */
+static int validate_all(const char *in, size_t len, size_t *ret_n, char *err, size_t errlen)
+{
+    struct walk w;
+    anon_event *ev = NULL;
+    char *params = NULL, why[ANON_ERRLEN];
+    size_t n = 0;
+    int st;
+
+    walk_start(&w, in, len);
+    while ((st = walk_next(&w, &ev, err, errlen)) == ANON_OK && ev != NULL) {
+        st = anon_event_parameters_json(ev, &params, why, sizeof why);
+        anon_event_free(ev);
+        free(params);
+        params = NULL;
+        if (st != ANON_OK)
+            return anon_seterr(err, errlen, st, "line %zu: %s", w.at_line, why);
+        n++;
     }
-    *ret_evs = evs;
     *ret_n = n;
-    return 0;
+    return st;
+}
+
+/* The second walk, as anon_spool_append_each's source of events. */
+static int next_event(void *ctx, anon_event **ret_ev, char *err, size_t errlen)
+{
+    return walk_next(ctx, ret_ev, err, errlen);
+}
+
+/* The message and exit status for a failure to read standard input (anon_read_all). */
+static int input_error(int e)
+{
+    if (e == EFBIG) {
+        fprintf(stderr, "%s: standard input is larger than %u MiB\n", prog, MAX_INPUT >> 20);
+        return EX_DATAERR;
+    }
+    if (e == ENOMEM) {
+        fprintf(stderr, "%s: out of memory reading standard input\n", prog);
+        return EX_OSERR;
+    }
+    fprintf(stderr, "%s: cannot read standard input: %s\n", prog, strerror(e));
+    return EX_IOERR;
 }
 
 int main(int argc, char **argv)
@@ -157,8 +173,8 @@ int main(int argc, char **argv)
     anon_append_opts ao = {NULL, NULL};
     int no_emit = 0, rc, st;
     char *input = NULL;
-    size_t len = 0, n = 0;
-    anon_event **evs = NULL;
+    size_t len = 0, n = 0, stored = 0;
+    struct walk w;
     anon_spool *sp = NULL;
     char (*uuids)[ANON_UUID_LEN + 1] = NULL;
     char err[ANON_ERRLEN], q[160], defpath[4096];
@@ -177,15 +193,8 @@ int main(int argc, char **argv)
     ao.client_version = cli_value(&cl, OPT_CLIENT);
     no_emit = cli_has(&cl, OPT_NO_EMIT);
 
-    rc = read_all(stdin, &input, &len);
-    if (rc == EX_DATAERR) {
-        fprintf(stderr, "%s: standard input is larger than %u MiB\n", prog, MAX_INPUT >> 20);
-        return rc;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "%s: cannot read standard input\n", prog);
-        return rc;
-    }
+    if ((rc = anon_read_all(STDIN_FILENO, MAX_INPUT, &input, &len)) != 0)
+        return input_error(rc);
     /* the opt-outs win over everything, even over bad input: store nothing, quietly succeed */
     if (no_emit || !anon_telemetry_enabled()) {
         fprintf(stderr, "%s: telemetry is disabled (%s); nothing stored\n", prog,
@@ -193,8 +202,11 @@ int main(int argc, char **argv)
         rc = EX_OK;
         goto done;
     }
-    if ((rc = parse_events(input, len, &evs, &n)) != 0)
+    if ((st = validate_all(input, len, &n, err, sizeof err)) != ANON_OK) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        rc = anon_status_exit_code(st);
         goto done;
+    }
     if (n == 0) {
         fprintf(stderr, "%s: no events on standard input; nothing stored\n", prog);
         rc = EX_OK;
@@ -218,15 +230,16 @@ int main(int argc, char **argv)
     }
     if (st == ANON_OK)
         st = anon_spool_open(spool_path, &sp, err, sizeof err);
+    walk_start(&w, input, len);
     if (st == ANON_OK)
-        st = anon_spool_append(sp, (const anon_event *const *)evs, n, &ao, uuids, err,
-                               sizeof err);
+        st = anon_spool_append_each(sp, &ao, next_event, &w, uuids, n, &stored, err,
+                                    sizeof err);
     if (st != ANON_OK) {
         fprintf(stderr, "%s: %s\n", prog, err);
         rc = anon_status_exit_code(st);
         goto done;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < stored; i++)
         printf("%s\n", uuids[i]);
     /* The events are stored: that is the result, and exit 0 says so even when their uuids
      * cannot be printed (a caller that saw a failure would queue them all again). */
@@ -237,9 +250,6 @@ int main(int argc, char **argv)
     rc = EX_OK;
 done:
     anon_spool_close(sp);
-    for (size_t i = 0; i < n; i++)
-        anon_event_free(evs[i]);
-    free(evs);
     free(uuids);
     free(input);
     return rc;

@@ -145,6 +145,17 @@ int anon_spool_move_aside(const char *path, char *ret_newpath, size_t newpathlen
 int anon_spool_store_records(anon_spool *sp, const anon_record *recs, size_t n,
                              size_t *ret_stored, size_t *ret_duplicates, char *err,
                              size_t errlen);
+/* Gives the next event to store in *ret_ev (anon_spool_append_each frees it), NULL when
+ * there are no more; ANON_OK, or a status with err filled to stop (all is rolled back). */
+typedef int anon_next_event_fn(void *ctx, anon_event **ret_ev, char *err, size_t errlen);
+/* anon_spool_append for events that come one at a time (a stream the caller has already
+ * validated once): each is serialised and stored as it comes, all in one transaction,
+ * so only one is ever in memory. At most max; the uuids go to ret_uuids[0 .. *ret_n). */
+int anon_spool_append_each(anon_spool *sp, const anon_append_opts *opts,
+                           anon_next_event_fn *next, void *ctx,
+                           char (*ret_uuids)[ANON_UUID_LEN + 1], size_t max, size_t *ret_n,
+                           char *err, size_t errlen);
+
 /* The machine name stamped on rows (uname -m). */
 const char *anon_cpu_architecture(void);
 

@@ -487,13 +487,61 @@ int anon_spool_shrink_wal(anon_spool *sp, int64_t over_bytes)
     return src == SQLITE_OK ? 1 : -1;
 }
 
+/* What an append stamps on every row of the call: the session id (NEMO_SESSION_PREFIX
+ * applied; a random one when none is given) into session, the client version. */
+static int append_envelope(const anon_append_opts *opts, char session[ANON_MAX_STRING + 1],
+                           const char **ret_cver, char *err, size_t errlen)
+{
+    const char *sid = opts != NULL ? opts->session_id : NULL;
+    const char *cver = opts != NULL ? opts->client_version : NULL;
+    char hex[33];
+
+    if (sid == NULL || *sid == '\0') {
+        if (anon_hex_id(hex) != 0)
+            return anon_seterr(err, errlen, ANON_EIO, "cannot read random bytes for a session id");
+        sid = hex;
+    }
+    if (anon_session_id(sid, session, ANON_MAX_STRING + 1) != 0)
+        return anon_seterr(err, errlen, ANON_EINVAL, "session id is too long");
+    if (anon_check_string("session id", session, err, errlen) != ANON_OK ||
+        (cver != NULL && *cver != '\0' &&
+         anon_check_string("client version", cver, err, errlen) != ANON_OK))
+        return ANON_EINVAL;
+    *ret_cver = cver == NULL || *cver == '\0' ? "undefined" : cver;
+    return ANON_OK;
+}
+
+/* One row, inside the caller's transaction: a new uuid (into uuid), the event's time or
+ * now, its serialised parameters. */
+static int append_row(anon_spool *sp, const anon_event *ev, const char *params,
+                      const char *session, const char *cver, char uuid[ANON_UUID_LEN + 1],
+                      char *err, size_t errlen)
+{
+    char ts[ANON_TS_LEN + 1];
+    int64_t t = anon_event_time(ev);
+    struct queue_event row = {
+        .uuid = uuid,
+        .name = ANON_EVENT_NAME,
+        .schema_version = ANON_SCHEMA_VERSION,
+        .session_id = session,
+        .client_version = cver,
+        .cpu_architecture = anon_cpu_architecture(),
+        .queued_at = ts,
+        .parameters = params,
+    };
+
+    if (anon_uuid_v4(uuid) != 0)
+        return anon_seterr(err, errlen, ANON_EIO, "cannot read random bytes for a uuid");
+    anon_format_ts(t > 0 ? t : anon_now_ms(), ts);
+    return queue_append(sp->q, &row, NULL, err, errlen);
+}
+
 int anon_spool_append(anon_spool *sp, const anon_event *const *evs, size_t n,
                       const anon_append_opts *opts, char (*ret_uuids)[ANON_UUID_LEN + 1],
                       char *err, size_t errlen)
 {
-    char session[ANON_MAX_STRING + 1], hex[33], uuid[ANON_UUID_LEN + 1], ts[ANON_TS_LEN + 1];
-    const char *sid = opts != NULL ? opts->session_id : NULL;
-    const char *cver = opts != NULL ? opts->client_version : NULL;
+    char session[ANON_MAX_STRING + 1], uuid[ANON_UUID_LEN + 1];
+    const char *cver = NULL;
     char **params = NULL;
     char evprefix[32] = "";
     int rc = ANON_OK;
@@ -502,19 +550,8 @@ int anon_spool_append(anon_spool *sp, const anon_event *const *evs, size_t n,
         return anon_seterr(err, errlen, ANON_EINVAL, "no spool or no events given");
     if (n == 0)
         return ANON_OK;
-    if (sid == NULL || *sid == '\0') {
-        if (anon_hex_id(hex) != 0)
-            return anon_seterr(err, errlen, ANON_EIO, "cannot read random bytes for a session id");
-        sid = hex;
-    }
-    if (anon_session_id(sid, session, sizeof session) != 0)
-        return anon_seterr(err, errlen, ANON_EINVAL, "session id is too long");
-    if (anon_check_string("session id", session, err, errlen) != ANON_OK ||
-        (cver != NULL && *cver != '\0' &&
-         anon_check_string("client version", cver, err, errlen) != ANON_OK))
-        return ANON_EINVAL;
-    if (cver == NULL || *cver == '\0')
-        cver = "undefined";
+    if ((rc = append_envelope(opts, session, &cver, err, errlen)) != ANON_OK)
+        return rc;
 
     /* everything is validated and serialised before the first row is written */
     params = calloc(n, sizeof *params);
@@ -537,24 +574,8 @@ int anon_spool_append(anon_spool *sp, const anon_event *const *evs, size_t n,
     if ((rc = queue_begin(sp->q, err, errlen)) != ANON_OK)
         goto done;
     for (size_t i = 0; i < n; i++) {
-        int64_t t = anon_event_time(evs[i]);
-        struct queue_event row = {
-            .uuid = uuid,
-            .name = ANON_EVENT_NAME,
-            .schema_version = ANON_SCHEMA_VERSION,
-            .session_id = session,
-            .client_version = cver,
-            .cpu_architecture = anon_cpu_architecture(),
-            .queued_at = ts,
-            .parameters = params[i],
-        };
-
-        if (anon_uuid_v4(uuid) != 0) {
-            rc = anon_seterr(err, errlen, ANON_EIO, "cannot read random bytes for a uuid");
-            goto done;
-        }
-        anon_format_ts(t > 0 ? t : anon_now_ms(), ts);
-        if ((rc = queue_append(sp->q, &row, NULL, err, errlen)) != ANON_OK)
+        if ((rc = append_row(sp, evs[i], params[i], session, cver, uuid, err, errlen)) !=
+            ANON_OK)
             goto done;
         if (ret_uuids != NULL)
             memcpy(ret_uuids[i], uuid, sizeof uuid);
@@ -566,6 +587,54 @@ done:
     for (size_t i = 0; i < n; i++)
         free(params[i]);
     free(params);
+    return rc;
+}
+
+int anon_spool_append_each(anon_spool *sp, const anon_append_opts *opts,
+                           anon_next_event_fn *next, void *ctx,
+                           char (*ret_uuids)[ANON_UUID_LEN + 1], size_t max, size_t *ret_n,
+                           char *err, size_t errlen)
+{
+    char session[ANON_MAX_STRING + 1], uuid[ANON_UUID_LEN + 1];
+    const char *cver = NULL;
+    anon_event *ev = NULL;
+    char *params = NULL;
+    size_t n = 0;
+    int rc;
+
+    *ret_n = 0;
+    if (sp == NULL || next == NULL)
+        return anon_seterr(err, errlen, ANON_EINVAL, "no spool or no events given");
+    if ((rc = append_envelope(opts, session, &cver, err, errlen)) != ANON_OK)
+        return rc;
+    if ((rc = queue_begin(sp->q, err, errlen)) != ANON_OK)
+        return rc;
+    /* one event in memory at a time; all of them in this one transaction */
+    while ((rc = next(ctx, &ev, err, errlen)) == ANON_OK && ev != NULL) {
+        if (n == max) {
+            rc = anon_seterr(err, errlen, ANON_EINVAL, "more events than the %zu expected", max);
+            goto done;
+        }
+        if ((rc = anon_event_parameters_json(ev, &params, err, errlen)) != ANON_OK ||
+            (rc = append_row(sp, ev, params, session, cver, uuid, err, errlen)) != ANON_OK)
+            goto done;
+        if (ret_uuids != NULL)
+            memcpy(ret_uuids[n], uuid, sizeof uuid);
+        n++;
+        free(params);
+        params = NULL;
+        anon_event_free(ev);
+        ev = NULL;
+    }
+    if (rc != ANON_OK)
+        goto done;
+    if ((rc = queue_commit(sp->q, err, errlen)) == ANON_OK)
+        *ret_n = n;
+done:
+    if (rc != ANON_OK)
+        queue_rollback(sp->q);
+    free(params);
+    anon_event_free(ev);
     return rc;
 }
 

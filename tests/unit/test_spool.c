@@ -283,6 +283,81 @@ static void test_append(void)
         anon_event_free(evs[i]);
 }
 
+/* anon_spool_append_each's source: the events of a list, then an error when asked to. */
+struct feed {
+    const char *const *tasks;
+    size_t n, next;
+    int fail_at_end;
+};
+
+static int feed_next(void *ctx, anon_event **ret_ev, char *err, size_t errlen)
+{
+    struct feed *f = ctx;
+
+    *ret_ev = NULL;
+    if (f->next == f->n)
+        return f->fail_at_end ? anon_seterr(err, errlen, ANON_EINVAL, "line 9: feed failed")
+                              : ANON_OK;
+    *ret_ev = sample(f->tasks[f->next++]);
+    return ANON_OK;
+}
+
+static void test_append_each(void)
+{
+    static const char *const tasks[] = {"batch", "preview", "batch"};
+    char path[1024], uuids[3][ANON_UUID_LEN + 1];
+    anon_spool *sp = NULL;
+    anon_append_opts ao = {"each", "2.0"};
+    struct feed f = {tasks, 3, 0, 0};
+    size_t n = 99;
+    char *s;
+
+    snprintf(path, sizeof path, "%s/each.db", dir);
+    T_EQ_INT(anon_spool_open(path, &sp, errbuf, sizeof errbuf), ANON_OK);
+    if (sp == NULL)
+        return;
+    T_EQ_INT(anon_spool_append_each(sp, &ao, feed_next, &f, uuids, 3, &n, errbuf,
+                                    sizeof errbuf), ANON_OK);
+    T_EQ_INT(n, 3);
+    T_EQ_INT(query_int(sp, "SELECT count(*) FROM events WHERE session_id = 'each' AND "
+                           "client_version = '2.0'"), 3);
+    s = query_text(sp, "SELECT group_concat(json_extract(parameters, '$.task'), ',') FROM "
+                       "(SELECT parameters FROM events ORDER BY id)");
+    T_EQ_STR(s, "batch,preview,batch");
+    free(s);
+    s = query_text(sp, "SELECT uuid FROM events ORDER BY id DESC LIMIT 1");
+    T_EQ_STR(s, uuids[2]);
+    free(s);
+
+    /* a source that fails after two events: none of them is stored */
+    f.next = 0;
+    f.n = 2;
+    f.fail_at_end = 1;
+    T_EQ_INT(anon_spool_append_each(sp, &ao, feed_next, &f, uuids, 3, &n, errbuf,
+                                    sizeof errbuf), ANON_EINVAL);
+    T_CHECK(strstr(errbuf, "line 9: feed failed") != NULL);
+    T_EQ_INT(n, 0);
+    T_EQ_INT(query_int(sp, "SELECT count(*) FROM events"), 3);
+
+    /* more events than the caller made room for: refused, nothing stored */
+    f.next = 0;
+    f.n = 3;
+    f.fail_at_end = 0;
+    T_EQ_INT(anon_spool_append_each(sp, &ao, feed_next, &f, uuids, 2, &n, errbuf,
+                                    sizeof errbuf), ANON_EINVAL);
+    T_EQ_INT(query_int(sp, "SELECT count(*) FROM events"), 3);
+    /* an invalid event (a required field missing) rolls everything back */
+    {
+        static const char *const bad[] = {"batch", "invalid"};
+        struct feed g = {bad, 2, 0, 0};
+        T_EQ_INT(anon_spool_append_each(sp, &ao, feed_next, &g, uuids, 3, &n, errbuf,
+                                        sizeof errbuf), ANON_EINVAL);
+        T_CHECK(strstr(errbuf, "missing required field") != NULL);
+        T_EQ_INT(query_int(sp, "SELECT count(*) FROM events"), 3);
+    }
+    anon_spool_close(sp);
+}
+
 static void test_emit(void)
 {
     char path[1024], uuid[ANON_UUID_LEN + 1];
@@ -361,6 +436,7 @@ int main(void)
     test_refusals();
     test_migrate_and_newer();
     test_append();
+    test_append_each();
     test_emit();
     test_move_aside();
     snprintf(cmd, sizeof cmd, "chmod -R u+rwx %s; rm -rf %s", dir, dir);
