@@ -36,10 +36,9 @@ CREATE TABLE IF NOT EXISTS events (
     bundle           TEXT                             -- the bundle it was exported in or imported from
 );
 
--- The shipper's queries: due rows in id order (claims walk events_due from a cursor),
--- due counts, rows of one envelope, prunable sent rows.
+-- The shipper's queries: due rows in id order (claims walk events_due from a cursor; it
+-- also answers the due counts), rows of one envelope, prunable sent rows.
 CREATE INDEX IF NOT EXISTS events_due ON events (status, id, next_attempt_at);
-CREATE INDEX IF NOT EXISTS events_by_status ON events (status, next_attempt_at, id);
 CREATE INDEX IF NOT EXISTS events_by_envelope
     ON events (session_id, client_version, schema_version, cpu_architecture, status, id);
 CREATE INDEX IF NOT EXISTS events_by_sent_at ON events (sent_at) WHERE status = 'sent';

@@ -10,8 +10,10 @@
 --    sequence starts above every id that events or dlq holds or ever handed out.
 -- 2. The file is marked as an anon-telemetry spool (PRAGMA application_id), so that no
 --    command ever mistakes another file for one.
--- 3. events_due (status, id, next_attempt_at): claims walk it in id order, so draining
---    a long backlog of due retries no longer sorts them all for every batch.
+-- 3. events_due (status, id, next_attempt_at) replaces events_by_status (status,
+--    next_attempt_at, id): claims walk it in id order, so draining a long backlog of
+--    due retries no longer sorts them all for every batch, and settling a retried
+--    event no longer rewrites an index ordered by scattered retry times.
 
 -- The views name events: drop them while the table is rebuilt (recreated below).
 DROP VIEW IF EXISTS summary;
@@ -57,7 +59,6 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'events', seq FROM temp.migrate_0
 DROP TABLE temp.migrate_0002_seq;
 
 CREATE INDEX events_due ON events (status, id, next_attempt_at);
-CREATE INDEX events_by_status ON events (status, next_attempt_at, id);
 CREATE INDEX events_by_envelope
     ON events (session_id, client_version, schema_version, cpu_architecture, status, id);
 CREATE INDEX events_by_sent_at ON events (sent_at) WHERE status = 'sent';

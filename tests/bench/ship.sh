@@ -125,7 +125,8 @@ make_spool "$T/fresh.db" 1000000 50
 make_spool "$T/retry.db" 1000000 50
 sqlite3 "$T/retry.db" "UPDATE events SET retry_count = 1, last_error = 'HTTP 503',
     next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute',
-                               '+' || (id % 1000) || ' seconds', '-1000 seconds')" >/dev/null
+                               '+' || (id % 1000) || ' seconds', '-1000 seconds');
+    PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 t0=$(now_s); "$SHIP" --spool "$T/fresh.db" --endpoint "$FAST" --parallel 8; t1=$(now_s)
 t2=$(now_s); "$SHIP" --spool "$T/retry.db" --endpoint "$FAST" --parallel 8; t3=$(now_s)
 fresh=$(python3 -c "print(int(1000000 / ($t1 - $t0)))")
