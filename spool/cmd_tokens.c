@@ -83,51 +83,6 @@ static const cli_spec spec = {
               "      cannot be read, 70 counting failed, 71 out of memory, 74 output error\n",
 };
 
-/* Reads all of fd into a malloc'd buffer (NUL-terminated); 0, or an errno value. */
-static int read_all(int fd, char **ret, size_t *ret_len)
-{
-    struct stat st;
-    size_t cap = 1 << 16, len = 0;
-    char *buf;
-
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        (uintmax_t)st.st_size < SIZE_MAX / 2)
-        cap = (size_t)st.st_size + 1;
-    buf = malloc(cap);
-    if (buf == NULL)
-        return ENOMEM;
-    for (;;) {
-        if (len + 1 >= cap) {
-            if (cap > SIZE_MAX / 2) {
-                free(buf);
-                return ENOMEM;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                free(buf);
-                return ENOMEM;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + len, cap - 1 - len);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            free(buf);
-            return e;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    buf[len] = '\0';
-    *ret = buf;
-    *ret_len = len;
-    return 0;
-}
-
 /* ---- counting one large text on several threads ---- */
 
 /*
@@ -412,7 +367,7 @@ int main(int argc, char **argv)
         char name[1024]; /* the path as messages show it: control characters escaped */
         char *buf = NULL;
         size_t len = 0;
-        int err = fd < 0 ? errno : read_all(fd, &buf, &len);
+        int err = fd < 0 ? errno : anon_read_all(fd, SIZE_MAX, &buf, &len);
         long v;
 
         anon_escape_text(path, name, sizeof name);
