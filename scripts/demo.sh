@@ -11,7 +11,10 @@
 #      the rejected batch goes to the dead-letter table
 #   4. inspect: status, dlq list, a sqlite3 query of what was sent, what the collector got
 #   5. requeue the dead letters (as an operator would once the cause is fixed), ship, status
-#   6. stop the collector
+#   6. the real path: a client posts the envelope exactly as NeMo Anonymizer's own handler
+#      does (httpx, json=) to anon-telemetry-relay, the relay spools it (demo/relay.db),
+#      the shipper delivers it to a second local collector (demo/collector-relay.log)
+#   7. stop the collectors
 #
 # Nothing leaves the machine: the only endpoint is the collector on 127.0.0.1.
 set -eu
@@ -22,6 +25,7 @@ BUILD=${ANON_BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 SPOOL_BIN=$BUILD/anon-telemetry-spool
 SHIP_BIN=$BUILD/anon-telemetry-ship
+RELAY_BIN=$BUILD/anon-telemetry-relay
 DEMO=${ANON_DEMO_DIR:-$ROOT/demo}   # the tests point it at a scratch directory
 SPOOL=$DEMO/spool.db
 
@@ -146,8 +150,67 @@ run "$SHIP_BIN" status --spool "$SPOOL"
 show "sqlite3 -readonly -box ${SPOOL#$ROOT/} 'SELECT * FROM summary'"
 sqlite3 -readonly -box "$SPOOL" "SELECT * FROM summary"
 
-# ---------------------------------------------------------------- 6. stop
-step "6. Stop the collector"
+# ---------------------------------------------------------------- 6. the relay
+step "6. The Anonymizer's handler, unchanged, posting to anon-telemetry-relay; then shipped"
+RSPOOL=$DEMO/relay.db
+rm -f "$RSPOOL" "$RSPOOL-wal" "$RSPOOL-shm" "$RSPOOL.lock" "$DEMO/relay.err" \
+      "$DEMO/collector-relay.log" "$DEMO/collector-relay.port"
+# the client needs httpx (python3-httpx): the python3 on PATH if it has it, else Debian's
+py=""
+for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import httpx' 2>/dev/null; then py=$p; break; fi
+done
+if [ -z "$py" ] || [ ! -x "$RELAY_BIN" ]; then
+    echo "demo: no relay step: it needs $RELAY_BIN and python3-httpx (scripts/install-deps.sh)" >&2
+    exit 1
+fi
+"$RELAY_BIN" --spool "$RSPOOL" --listen 127.0.0.1:0 -v 2>"$DEMO/relay.err" &
+relay_pid=$!
+collector2_pid=""
+trap 'stop_collector; kill $relay_pid $collector2_pid 2>/dev/null || true' EXIT
+i=0
+while ! grep -q 'listening on' "$DEMO/relay.err" 2>/dev/null; do
+    i=$((i + 1))
+    if [ "$i" -gt 100 ] || ! kill -0 "$relay_pid" 2>/dev/null; then
+        echo "demo: the relay did not start: $(cat "$DEMO/relay.err")" >&2
+        exit 1
+    fi
+    sleep 0.05
+done
+cat "$DEMO/relay.err"
+RURL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$DEMO/relay.err")/v1.1/events/json
+echo "A site sets one variable and changes no code:"
+echo "  export NEMO_TELEMETRY_ENDPOINT=$RURL"
+run "$py" "$ROOT/tests/relay_client.py" post --url "$RURL" --events 3 --first 4 --session anonymizer-demo-c
+show "sqlite3 -readonly -box ${RSPOOL#$ROOT/} \"SELECT id, session_id, queued_at, json_extract(parameters, '\$.jobDurationSec') AS seconds FROM events\""
+sqlite3 -readonly -box "$RSPOOL" "SELECT id, session_id, queued_at,
+    json_extract(parameters, '\$.jobDurationSec') AS seconds FROM events"
+python3 "$ROOT/tests/collector.py" --port-file "$DEMO/collector-relay.port" \
+    --log "$DEMO/collector-relay.log" &
+collector2_pid=$!
+i=0
+while [ ! -s "$DEMO/collector-relay.port" ]; do
+    i=$((i + 1))
+    [ "$i" -le 100 ] || { echo "demo: the second collector did not start" >&2; exit 1; }
+    sleep 0.1
+done
+run "$SHIP_BIN" --spool "$RSPOOL" \
+    --endpoint "http://127.0.0.1:$(cat "$DEMO/collector-relay.port")/v1.1/events/json"
+echo "What that collector received (${DEMO#$ROOT/}/collector-relay.log):"
+python3 - "$DEMO/collector-relay.log" <<'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    env = json.loads(r["body"])
+    print("  %s -> HTTP %s: %d event(s), sessionId %s as the client sent it, jobDurationSec %s"
+          % (r["path"], r["status"], len(env["events"]), env["sessionId"],
+             [e["parameters"]["jobDurationSec"] for e in env["events"]]))
+EOF
+kill "$relay_pid" "$collector2_pid" 2>/dev/null || true
+wait "$relay_pid" "$collector2_pid" 2>/dev/null || true
+
+# ---------------------------------------------------------------- 7. stop
+step "7. Stop the collector"
 stop_collector
 echo "collector stopped. The spool stays in ${SPOOL#$ROOT/} (git-ignored) for you to explore:"
 echo "  $SHIP_BIN status --spool $SPOOL" | sed "s|$ROOT/||g"

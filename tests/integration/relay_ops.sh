@@ -166,4 +166,18 @@ check_eq "memory: the budget is free again" 0 "$(health 'j["memory"]["used"]')"
 check_eq "memory: 503s are counted" 1 "$(health 'j["requests"]["refused"]["503"]')"
 stop_relay "$RPID"
 check_eq "memory: SIGTERM: exit 0" 0 "$rrc"
+
+# ---------------------------------------------------------------- demo ----
+env ANON_DEMO_DIR="$T/demo" "$ROOT/scripts/demo.sh" >"$T/demo.out" 2>&1
+check_eq "the demo runs ($(tail -n 3 "$T/demo.out"))" 0 $?
+check_match "demo: the site's one variable" 'export NEMO_TELEMETRY_ENDPOINT=http://127\.0\.0\.1:[0-9]+/v1\.1/events/json' \
+    "$(cat "$T/demo.out")"
+check_eq "demo: the relay's events reach the collector as posted (-1.0 and 1e+16 kept)" \
+    "3 anonymizer-demo-c 1" \
+    "$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line); env = json.loads(r["body"])
+    print(len(env["events"]), env["sessionId"], int("\"jobDurationSec\":-1.0," in r["body"] and "\"jobDurationSec\":1e+16," in r["body"]))
+' "$T/demo/collector-relay.log")"
 finish
