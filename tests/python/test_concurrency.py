@@ -3,6 +3,8 @@ all spooling into one file at once: every event stored exactly once."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -101,7 +103,7 @@ class ConcurrencyTest(support.TestCase):
                         h.flush()
             print(json.dumps({"uuids": h.uuids, "error": h.last_error}))
         """) % (str(self.db), EACH, REQ)
-        env = dict(support.os.environ)
+        env = dict(os.environ)
         env["PYTHONPATH"] = str(support.ROOT / "python")
         procs = [subprocess.Popen([sys.executable, "-c", code, str(k)], env=env,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -111,7 +113,6 @@ class ConcurrencyTest(support.TestCase):
             p.stdin.write("go\n")
             p.stdin.flush()
         uuids = {}
-        import json
         for k, p in enumerate(procs):
             out, err = p.communicate(timeout=300)
             self.assertEqual(p.returncode, 0, err)

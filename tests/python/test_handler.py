@@ -5,6 +5,7 @@ old library. spool_events raises SpoolError instead."""
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import json
 import os
 import sqlite3
@@ -12,7 +13,6 @@ import subprocess
 import textwrap
 import unittest
 
-import models
 import support
 from support import REQ, anon_telemetry as at
 
@@ -319,7 +319,6 @@ class ProcessTest(support.TestCase):
         self.assertFalse(self.db.exists())
 
     def test_library_too_old(self):
-        import ctypes.util
         other = ctypes.util.find_library("sqlite3")
         self.assertIsNotNone(other)
         out = self.run_script({"ANON_TELEMETRY_LIB": other})

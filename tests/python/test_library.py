@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import unittest
@@ -37,7 +38,6 @@ class LibraryTest(support.TestCase):
                         ignore=shutil.ignore_patterns("__pycache__", "_installed.py"))
 
     def probe(self, pythonpath: Path, env=None):
-        import json
         e = {"ANON_TELEMETRY_LIB": None, "PYTHONPATH": str(pythonpath)}
         e.update(env or {})
         p = support.run_python(PROBE, env=e)
