@@ -171,6 +171,7 @@ demo: all
 
 crash: all
 	@ANON_BUILD=$(BUILD) tests/crash/crash.sh $(CRASH_ARGS)
+	@ANON_BUILD=$(BUILD) bash tests/crash/bundle.sh
 
 fuzz: $(BUILD)/.deps-ok
 	@FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) FUZZ_OUT=$(BUILD)/fuzz tests/fuzz/run.sh

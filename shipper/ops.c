@@ -318,8 +318,9 @@ static int ops_bundle_json(void *ctx, const struct queue_bundle *b)
     cJSON *doc = ctx, *o;
     const char *list;
 
+    /* a bundle whose writer died before any of its events was marked awaits nothing */
     if (strcmp(b->direction, QUEUE_BUNDLE_MADE) == 0 &&
-        (strcmp(b->receipt, QUEUE_BUNDLE_WRITING) == 0 ||
+        ((strcmp(b->receipt, QUEUE_BUNDLE_WRITING) == 0 && b->exported > 0) ||
          strcmp(b->receipt, QUEUE_BUNDLE_AWAITING) == 0 ||
          strcmp(b->receipt, QUEUE_BUNDLE_PARTIAL) == 0))
         list = "awaiting_receipt";
