@@ -369,7 +369,7 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return ops_db_error("status", db, "cannot read the spool");
 
-    queue_times_at(now_ms, QUEUE_DEFAULT_LEASE_MS, &t);
+    queue_times_at(now_ms, &t);
     if (queue_open(db, path, &q, err, sizeof err) != ANON_OK ||
         queue_count(q, &t.clock, ANON_RELEASE_TS, &c, err, sizeof err) != ANON_OK) {
         fprintf(stderr, OPS_PROG " status: %s\n", err);
@@ -682,7 +682,7 @@ static int ops_list(sqlite3 *db, const char *path, const ops_args *a)
         ret = ops_print_json_rows("list", db, st, path, "events", 1, a->status);
         goto out;
     }
-    queue_times_at(anon_now_ms(), QUEUE_DEFAULT_LEASE_MS, &t);
+    queue_times_at(anon_now_ms(), &t);
     if (queue_open(db, path, &q, err, sizeof err) != ANON_OK ||
         queue_count(q, &t.clock, ANON_RELEASE_TS, &qc, err, sizeof err) != ANON_OK) {
         fprintf(stderr, OPS_PROG " list: %s\n", err);
@@ -743,7 +743,7 @@ static int ops_dlq_list(sqlite3 *db, const char *path, const ops_args *a)
         ret = ops_print_json_rows("dlq list", db, st, path, "dlq", 0, NULL);
         goto out;
     }
-    queue_times_at(anon_now_ms(), QUEUE_DEFAULT_LEASE_MS, &t);
+    queue_times_at(anon_now_ms(), &t);
     if (queue_open(db, path, &q, err, sizeof err) != ANON_OK ||
         queue_count(q, &t.clock, ANON_RELEASE_TS, &qc, err, sizeof err) != ANON_OK) {
         fprintf(stderr, OPS_PROG " dlq list: %s\n", err);

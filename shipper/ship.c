@@ -272,12 +272,13 @@ static int claim(struct run *r, struct batch **ret_b)
     struct queue_times t;
     struct queue_due due;
     struct batch *b = NULL;
-    int64_t pick;
+    int64_t pick, now_ms = anon_now_ms();
     int in_tx = 0, ret = -1, rc;
-    const char *lease = t.lease;   /* a claim leases until the lease horizon */
+    char lease[ANON_TS_LEN + 1];
 
     *ret_b = NULL;
-    queue_times_at(anon_now_ms(), r->lease_ms, &t);
+    queue_times_at(now_ms, &t);
+    anon_format_ts(now_ms + r->lease_ms, lease);
     due.clock = t.clock;
     due.flush_now = r->o->flush_now;
     if (!r->o->dry_run) {
@@ -523,7 +524,7 @@ static int expire_old(struct run *r)
 
     if (r->o->max_age_days <= 0)
         return 0;
-    queue_times_at(now_ms, r->lease_ms, &t);
+    queue_times_at(now_ms, &t);
     anon_format_ts(now_ms - (int64_t)(r->o->max_age_days * DAY_MS), cutoff);
     snprintf(reason, sizeof(reason), "expired: older than %g days", r->o->max_age_days);
     if (begin(r) != 0)
@@ -739,7 +740,7 @@ int ship_run(const struct ship_opts *o)
     const char *path = o->spool_path;
     struct stat stbuf;
     struct spoollock lock = {.fd = -1};
-    int status = 0, rc;
+    int status = 0, rc, full_check;
     long pending;
 
     memset(r, 0, sizeof(*r));
@@ -789,10 +790,15 @@ int ship_run(const struct ship_opts *o)
         sigaction(SIGINT, &sa, NULL);
     }
 
-    /* --dry-run only reads: it also works where the spool cannot be written */
+    /* The full check (PRAGMA quick_check reads every page) once a day, as the lock file
+     * remembers; the cheap one (spool/check.c) on the other runs. --dry-run only reads:
+     * it also works where the spool cannot be written. */
+    full_check = spoollock_full_check_due(o->dry_run ? spoollock_peek_last_check(path)
+                                                     : spoollock_last_check(&lock),
+                                          r->started_ms);
     rc = anon_spool_open_ex(path,
-                            ANON_OPEN_QUICK_CHECK | ANON_OPEN_NO_CREATE |
-                                (o->dry_run ? ANON_OPEN_READ_ONLY : 0),
+                            (full_check ? ANON_OPEN_QUICK_CHECK : ANON_OPEN_LIGHT_CHECK) |
+                                ANON_OPEN_NO_CREATE | (o->dry_run ? ANON_OPEN_READ_ONLY : 0),
                             &r->sp, err, sizeof(err));
     if (rc == ANON_ECORRUPT) {
         char moved[4200], err2[ANON_ERRLEN];
@@ -819,6 +825,8 @@ int ship_run(const struct ship_opts *o)
         spoollock_release(&lock, 1);    /* nothing of ours there: leave no lock file */
         goto out;
     }
+    if (full_check && !o->dry_run)
+        spoollock_record_check(&lock, r->started_ms);
     r->q = anon_spool_queue(r->sp);
     /* The shipper's writes are replayable (at-least-once): a power cut may undo the
      * last few, never corrupt. Writers keep synchronous=FULL on their connections. */
@@ -833,11 +841,11 @@ int ship_run(const struct ship_opts *o)
     {
         struct queue_times t;
 
-        queue_times_at(anon_now_ms(), r->lease_ms, &t);
+        queue_times_at(anon_now_ms(), &t);
         if (queue_count_clock_moved(r->q, &t.clock, &r->clock_moved, err, sizeof(err)) ==
                 ANON_OK &&
             r->clock_moved > 0)
-            log_notice("%ld events have a next attempt or lease further ahead than any this "
+            log_notice("%ld events have a next attempt or lease further ahead than any "
                        "shipper sets: the clock moved back since; they are taken as due now",
                        r->clock_moved);
     }
@@ -866,7 +874,7 @@ int ship_run(const struct ship_opts *o)
         struct queue_due due;
         int64_t pick = 0;
 
-        queue_times_at(anon_now_ms(), r->lease_ms, &t);
+        queue_times_at(anon_now_ms(), &t);
         due.clock = t.clock;
         due.flush_now = o->flush_now;
         status = queue_next_due(r->q, &due, r->cursor, &pick, err, sizeof(err)) != ANON_OK ||

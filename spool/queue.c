@@ -357,11 +357,11 @@ void queue_rollback(queue *q)
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-void queue_times_at(int64_t now_ms, int64_t lease_ms, struct queue_times *t)
+void queue_times_at(int64_t now_ms, struct queue_times *t)
 {
     anon_format_ts(now_ms, t->now);
     anon_format_ts(now_ms + QUEUE_RETRY_HORIZON_MS, t->retry);
-    anon_format_ts(now_ms + lease_ms, t->lease);
+    anon_format_ts(now_ms + QUEUE_LEASE_HORIZON_MS, t->lease);
     t->clock.now = t->now;
     t->clock.retry_horizon = t->retry;
     t->clock.lease_horizon = t->lease;

@@ -55,15 +55,18 @@ int queue_status_from_name(const char *name);
 /* How far ahead a next attempt can ever be set: the Retry-After cap (24 h, longer than
  * the backoff cap), plus a minute for clocks that differ a little between runs. */
 #define QUEUE_RETRY_HORIZON_MS ((24 * 3600 + 60) * 1000LL)
-/* The lease status assumes (the shipper's with its default timeouts: 2 x (30 s + 10 s)
- * + 60 s); the shipper itself uses the lease length of its own options. */
+/* The lease a shipper with its default timeouts sets: 2 x (30 s + 10 s) + 60 s. */
 #define QUEUE_DEFAULT_LEASE_MS (140 * 1000LL)
+/* How far ahead a lease can ever be set: the longest a shipper sets, with --timeout and
+ * --connect-timeout at their maxima (24 h, 1 h): 2 x 25 h + 1 min, and an hour more. A
+ * lease further ahead was set by a clock that has since moved back. */
+#define QUEUE_LEASE_HORIZON_MS (51 * 3600 * 1000LL)
 
 /* The times a due or lapsed test is made against (wire-format text). */
 struct queue_clock {
     const char *now;
     const char *retry_horizon;  /* now + QUEUE_RETRY_HORIZON_MS */
-    const char *lease_horizon;  /* now + the lease length */
+    const char *lease_horizon;  /* now + QUEUE_LEASE_HORIZON_MS */
 };
 
 /* A queue_clock with the text it points to (keep it in place: clock points into it). */
@@ -71,8 +74,8 @@ struct queue_times {
     char now[24 + 1], retry[24 + 1], lease[24 + 1];
     struct queue_clock clock;
 };
-/* Fills t for the time now_ms and a lease of lease_ms. */
-void queue_times_at(int64_t now_ms, int64_t lease_ms, struct queue_times *t);
+/* Fills t for the time now_ms. */
+void queue_times_at(int64_t now_ms, struct queue_times *t);
 
 typedef struct queue queue;
 
