@@ -423,7 +423,7 @@ int sneakernet_cmd_bundle_create(cli_result *r)
         ret = say_fail(cmd, ANON_EIO, "cannot read random bytes for a bundle id");
         goto out;
     }
-    queue_times_at(anon_now_ms(), QUEUE_DEFAULT_LEASE_MS, &c.t);
+    queue_times_at(anon_now_ms(), &c.t);
     memcpy(c.created_at, c.t.now, sizeof c.created_at);
 
     /* the name is checked before anything is recorded: an existing file is exit 73 */
