@@ -1,5 +1,5 @@
 # anon-telemetry: plain make. Overridable: CC, AR, CPPFLAGS, CFLAGS, LDFLAGS, PREFIX, LIBDIR,
-# INCLUDEDIR, PYTHONDIR, DESTDIR, BUILD.
+# INCLUDEDIR, PYTHONDIR, MANDIR, DESTDIR, BUILD.
 #   make              library (libanontelemetry.a, .so.1) + commands in build/
 #   make test         unit and integration tests; ends with "N passed, N failed"
 #   make test SUITE=ops    one suite (ops.sh; test_ops; ops: both, where both exist)
@@ -9,6 +9,9 @@
 #                     each (make test replays their seed corpora: fuzz_replay.sh)
 #   make demo         the main job end to end: queue, ship to a local collector, inspect
 #   make install      PREFIX=/usr/local DESTDIR= (make uninstall undoes it)
+#   make deb          the Debian packages, built from the last commit in a temporary copy
+#                     (scripts/build-deb.sh), into $(BUILD)/deb/
+#   make test-deb     make deb, then lintian, and as root install, use, remove and purge them
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -43,7 +46,7 @@ ALL_CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra
               -fPIC -Ispool -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) $(CPPFLAGS) $(CFLAGS)
 LIB_CFLAGS  = $(ALL_CFLAGS) -fvisibility=hidden
 SHIP_CFLAGS = $(ALL_CFLAGS) -Ishipper
-ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) -Wl,--as-needed $(LDFLAGS)   # each binary needs only what it calls
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
 # The shared library's ABI: bump SO_MAJOR when a public function changes incompatibly.
@@ -76,7 +79,7 @@ ifneq ($(wildcard relay/main.c),)
 BINS += $(BUILD)/anon-telemetry-relay
 endif
 
-.PHONY: all deps test bench demo install uninstall clean crash fuzz valgrind
+.PHONY: all deps test bench demo install uninstall clean crash fuzz valgrind deb test-deb
 all: $(BUILD)/libanontelemetry.a $(BUILD)/libanontelemetry.so $(BINS)
 
 # Installs missing Debian packages once (does nothing when all are present).
@@ -190,6 +193,9 @@ LDCONFIG_LIVE = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ]; then \
 # the package loads the library installed with it.
 DEBIAN_PY3 = $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3)
 PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,$(PREFIX)/lib/python$(DEBIAN_PY3)/dist-packages)
+# The manual pages (man/): the commands (1, 8), the C API (3), the overview and formats (7).
+MANDIR ?= $(PREFIX)/share/man
+MANPAGES = $(wildcard man/*.[1-8])
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
@@ -212,6 +218,8 @@ install: all
 	install -m 0644 $(filter-out %/_installed.py,$(wildcard python/anon_telemetry/*.py)) \
 	        python/anon_telemetry/py.typed $(DESTDIR)$(PYTHONDIR)/anon_telemetry/
 	printf 'LIBDIR = "%s"\n' '$(LIBDIR)' > $(DESTDIR)$(PYTHONDIR)/anon_telemetry/_installed.py
+	for m in $(MANPAGES); do d=$(DESTDIR)$(MANDIR)/man$${m##*.}; \
+	    install -d $$d && install -m 0644 $$m $$d/ || exit 1; done
 	@$(LDCONFIG_LIVE)
 
 uninstall:
@@ -222,7 +230,19 @@ uninstall:
 	      $(DESTDIR)$(INCLUDEDIR)/anon_telemetry.h
 	rm -rf $(DESTDIR)$(PREFIX)/share/anon-telemetry
 	rm -rf $(DESTDIR)$(PYTHONDIR)/anon_telemetry
+	for m in $(notdir $(MANPAGES)); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$$m; done
 	@$(LDCONFIG_LIVE)
+
+# The Debian packages, from the last commit (scripts/build-deb.sh copies the committed tree
+# to a temporary directory and runs dpkg-buildpackage there: no build directory of the
+# checkout is used or removed). DEB_ARGS=--worktree takes uncommitted changes too.
+deb: $(BUILD)/.deps-ok
+	@scripts/build-deb.sh $(DEB_ARGS) $(BUILD)/deb
+
+# make deb, lintian, and (as root, on a machine where they are not installed) installing
+# the packages, using them, removing and purging them: tests/package/deb.sh.
+test-deb: deb
+	@ANON_BUILD=$(BUILD) bash tests/package/deb.sh
 
 # BUILD, whatever it is (build/san, build/abi, ...); the default build/ takes them all along.
 clean:
