@@ -211,15 +211,21 @@ static int print_spool_path(const cli_result *r)
 /* Root works on another user's spool as that user (spool/place.c), every command alike,
  * before anything is opened: it never creates files in a directory someone else
  * controls, and never leaves root-owned files that lock the owner out. EX_OK, or the
- * exit status after saying why the spool's place is refused. */
-static int as_spool_owner(const cli_result *r)
+ * exit status after saying why the spool's place is refused. Root's default path is
+ * resolved here, once, and given to the command as if --spool had named it: asked again
+ * after the change of identity, the default would be the other user's (its $HOME is
+ * still root's). */
+static int as_spool_owner(cli_result *r)
 {
-    char path[4096], err[ANON_ERRLEN];
+    static char path[4096];
+    char err[ANON_ERRLEN];
     uid_t uid;
     int st;
 
     if (geteuid() != 0 || commands_spool_path(r, path, sizeof path, err, sizeof err) != ANON_OK)
         return EX_OK; /* not root; or no path, which the command itself reports */
+    if (cli_value(r, OPT_SPOOL) == NULL)
+        r->value[OPT_SPOOL] = path;
     if ((st = anon_spool_act_as_owner(path, &uid, err, sizeof err)) != ANON_OK) {
         log_warnx("%s", err);
         return anon_status_exit_code(st);

@@ -42,6 +42,11 @@ check_nomatch() {
     if printf '%s' "$3" | grep -Eq -- "$2"; then fail "$1: [$3] matches /$2/"; else pass; fi
 }
 
+# replaced WHAT...: says which checks this run cannot make here (not root, no mount, ...)
+# and what stands in for them; tests/run.sh repeats these lines after the suite's result,
+# also when it passed, so that nobody takes a green run for more than it proved.
+replaced() { printf 'REPLACED %s: %s\n' "${0##*/}" "$*"; }
+
 # sql DB QUERY: one sqlite3 query, waiting on locks like an operator would
 sql() { sqlite3 -cmd '.timeout 5000' "$1" "$2"; }
 

@@ -64,7 +64,8 @@ done
 total_p=0
 total_f=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+replaced_log=$(mktemp)
+trap 'rm -f "$log" "$replaced_log"' EXIT
 
 run_suite() {
     name=$1; shift
@@ -85,6 +86,8 @@ run_suite() {
         if [ "$f" -ne 0 ]; then grep -v -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 40; fi
         echo "== $name: $line ($(( $(date +%s) - start ))s)"
     fi
+    # checks the suite could not make here, and what stood in for them (lib.sh's replaced)
+    grep '^REPLACED ' "$log" | sed 's/^REPLACED /   replaced: /' | tee -a "$replaced_log"
     total_p=$((total_p + p))
     total_f=$((total_f + f))
 }
@@ -108,5 +111,8 @@ if [ "$unit_only" = 0 ]; then
     done
 fi
 
+if [ -s "$replaced_log" ]; then
+    echo "== $(wc -l < "$replaced_log" | tr -d ' ') suite note(s) above say which checks were replaced here, and by what"
+fi
 echo "$total_p passed, $total_f failed"
 [ "$total_f" -eq 0 ]

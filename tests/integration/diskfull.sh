@@ -72,7 +72,8 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$MNT" &&
     method=tmpfs
     echo "diskfull: an 8 MiB tmpfs at $MNT, 7 MiB of ballast"
 else
-    echo "diskfull: cannot mount a tmpfs (uid $(id -u): $(cat "$T/mount.err" 2>/dev/null)); PRAGMA max_page_count only"
+    replaced "cannot mount a tmpfs (uid $(id -u): $(cat "$T/mount.err" 2>/dev/null)): a full" \
+             "disk is stood in for by PRAGMA max_page_count only"
 fi
 
 if [ "$method" = tmpfs ]; then

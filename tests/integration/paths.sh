@@ -107,7 +107,7 @@ if [ -n "$STK" ]; then
     run_cmd ship "$SS"
     check_eq "root's sticky shared directory: the shipper delivers" 0 "$rc"
 else
-    echo "paths: no root-owned sticky directory to try (not root, and /tmp is not 1777 root)"
+    replaced "no root-owned sticky directory to try (not root, and /tmp is not 1777 root)"
 fi
 
 # ---- links on the way: one owned by the caller pointing to a directory of the caller
@@ -124,7 +124,7 @@ if [ "$ME" -ne 0 ]; then
     run_cmd spool "$T/via/to-root/s.db"
     check_eq "a user's link into root's directory: exit 77" 77 "$rc"
     check_match "a user's link into root's directory: named" "to-root is a symbolic link of uid $ME to /, which uid $ME does not own" "$err"
-    echo "paths: not root (uid $ME): the checks that need a second user are replaced:" \
+    replaced "not root (uid $ME): the checks that need a second user are replaced:" \
          "root working as the spool's owner (files it makes belong to the owner, whose own" \
          "run is not locked out), a root-owned stale lock, a spool not owned by its" \
          "directory's owner, and a user's link steering root are checked only as root;" \

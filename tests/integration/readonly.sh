@@ -28,7 +28,7 @@ if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=8m,mode=0700 anon-test-ro "$MN
     on_exit "umount -l '$MNT' 2>/dev/null"
     method=tmpfs
 else
-    echo "readonly: cannot mount a file system (uid $(id -u): $(cat "$T/mount.err" 2>/dev/null));" \
+    replaced "cannot mount a file system (uid $(id -u): $(cat "$T/mount.err" 2>/dev/null));" \
          "a directory this user cannot write stands in: the 'clean', 'walonly' and 'old' states" \
          "and the writers' read-only file system messages are not checked"
 fi

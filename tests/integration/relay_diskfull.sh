@@ -85,7 +85,8 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$MNT" &&
     stop_relay "$RPID"
     check_eq "tmpfs: SIGTERM: exit 0" 0 "$rrc"
 else
-    echo "relay_diskfull: cannot mount a tmpfs (uid $(id -u): $(cat "$T/mount.err" 2>/dev/null)); faultfs only"
+    replaced "cannot mount a tmpfs (uid $(id -u): $(cat "$T/mount.err" 2>/dev/null)): a full" \
+             "disk is stood in for by the faultfs shim only"
 fi
 
 # -------------------------------------------------------------- faultfs ----
