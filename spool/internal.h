@@ -119,7 +119,9 @@ enum {
     ANON_OPEN_QUICK_CHECK = 1 << 1,  /* run PRAGMA quick_check; failure is ANON_ECORRUPT */
     /* the caller only reads (status, list, dlq list): never creates; a spool that cannot
      * be written here (a read-only file system) is opened read-only (readonly.c) */
-    ANON_OPEN_READ_ONLY   = 1 << 2
+    ANON_OPEN_READ_ONLY   = 1 << 2,
+    /* instead of a full QUICK_CHECK: a cheap one (check.c); failure is ANON_ECORRUPT */
+    ANON_OPEN_LIGHT_CHECK = 1 << 3
 };
 /* Our status for an SQLite result code: ANON_EBUSY for a lock held past the busy
  * timeout, ANON_ECORRUPT, ANON_ENOMEM, else ANON_EIO. */
@@ -177,6 +179,12 @@ int anon_spool_check_place(const char *path, int create, struct anon_spool_place
  * checking the place, before anything is opened. Does nothing for other callers or
  * root's own spool. *ret_uid (may be NULL): the uid now working. ANON_EPERM if refused. */
 int anon_spool_act_as_owner(const char *path, uid_t *ret_uid, char *err, size_t errlen);
+
+/* ---- the cheap check of a shipper run (check.c) ---- */
+/* Without reading the whole spool: its pages fit in the file and its -wal (not
+ * truncated), and the right edge of each table reads. ANON_OK, ANON_ECORRUPT (named as
+ * shown), or another status when SQLite fails otherwise. */
+int anon_spool_light_check(sqlite3 *db, const char *shown, char *err, size_t errlen);
 
 /* ---- reading a spool that cannot be written (readonly.c) ---- */
 /* Why the spool was opened read-only ("on a read-only file system", ...), or NULL. */

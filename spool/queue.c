@@ -106,8 +106,11 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_DELETE] = "DELETE FROM events WHERE id = ?1",
     [Q_EXPIRE_MOVE] = TO_DLQ EXPIRABLE,
     [Q_EXPIRE_DELETE] = "DELETE FROM events WHERE " EXPIRABLE,
-    /* a bundle's sent rows wait for its receipt (queue.h) */
-    [Q_PRUNE] = "DELETE FROM events WHERE status = '" QUEUE_SENT "' AND sent_at < ?1"
+    /* a bundle's sent rows wait for its receipt (queue.h). INDEXED BY: left to itself
+     * the planner walks every sent row by status (1.5 s on a million, every run); the
+     * partial index finds only those past the cutoff */
+    [Q_PRUNE] = "DELETE FROM events INDEXED BY events_by_sent_at"
+                " WHERE status = '" QUEUE_SENT "' AND sent_at < ?1"
                 " AND (bundle IS NULL OR NOT EXISTS (SELECT 1 FROM bundles b"
                 " WHERE b.id = events.bundle AND ((b.direction = '" QUEUE_BUNDLE_IMPORTED "'"
                 " AND (b.receipt_at IS NULL OR b.receipt_at < events.sent_at))"

@@ -426,6 +426,9 @@ int anon_spool_open_ex(const char *path, int flags, anon_spool **ret_sp, char *e
     exec(sp, "PRAGMA journal_size_limit = " ANON_WAL_LIMIT_STR, "cannot limit the WAL", NULL, 0);
     if ((flags & ANON_OPEN_QUICK_CHECK) && (rc = quick_check(sp, err, errlen)) != ANON_OK)
         goto fail;
+    if (!(flags & ANON_OPEN_QUICK_CHECK) && (flags & ANON_OPEN_LIGHT_CHECK) &&
+        (rc = anon_spool_light_check(sp->db, sp->path, err, errlen)) != ANON_OK)
+        goto fail;
     if ((rc = migrate(sp, &f, err, errlen)) != ANON_OK ||
         (rc = queue_open(sp->db, sp->path, &sp->q, err, errlen)) != ANON_OK)
         goto fail;
