@@ -117,8 +117,11 @@ static const char *type_name(enum ftype t)
 
 static int find_field(const char *key)
 {
+    /* the first byte rules out most fields without a call: a stored event's parameters
+     * hold all 38 keys, each looked up here (an import checks every one of them) */
     for (size_t i = 0; i < NFIELDS; i++)
-        if (strcmp(key, fields[i].alias) == 0 || strcmp(key, fields[i].name) == 0)
+        if ((key[0] == fields[i].alias[0] && strcmp(key, fields[i].alias) == 0) ||
+            (key[0] == fields[i].name[0] && strcmp(key, fields[i].name) == 0))
             return (int)i;
     return -1;
 }
