@@ -24,6 +24,7 @@
 #define RELAY_PROG          "anon-telemetry-relay"
 #define RELAY_EVENTS_PATH   "/v1.1/events/json"
 #define RELAY_HEALTH_PATH   "/healthz"
+#define RELAY_METRICS_PATH  "/metrics"
 #define RELAY_DEFAULT_LISTEN "127.0.0.1:9780"
 #define RELAY_MAX_SOCKETS   16
 

@@ -38,6 +38,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "relay.h"
 
@@ -67,9 +68,10 @@ struct relay_server {
     _Atomic int connections;
     _Atomic int inflight;           /* requests begun and not yet completed */
     _Atomic int64_t last_activity;
+    int64_t started_ms;             /* for /metrics */
 };
 
-enum route { ROUTE_NONE, ROUTE_EVENTS, ROUTE_HEALTH };
+enum route { ROUTE_NONE, ROUTE_EVENTS, ROUTE_HEALTH, ROUTE_METRICS };
 
 struct request {
     struct relay_server *s;
@@ -205,6 +207,7 @@ static enum MHD_Result send_refusal(struct request *r, int close)
     log_warnx("refused %s %s from %s: %u %s", r->method,
               r->route == ROUTE_EVENTS   ? RELAY_EVENTS_PATH
               : r->route == ROUTE_HEALTH ? RELAY_HEALTH_PATH
+              : r->route == ROUTE_METRICS ? RELAY_METRICS_PATH
                                          : "(another path)",
               r->client, r->status, shown);
     atomic_fetch_add(&r->s->stats.refused[refusal_class(r->status)], 1);
@@ -289,6 +292,60 @@ static enum MHD_Result send_health(struct request *r)
     if (rc != ANON_OK)
         log_warnx("/healthz: %s", err);
     anon_buf_free(&b);
+    return ret;
+}
+
+/* ---- /metrics ---- */
+
+/* The spool's metrics and the relay's own, in the Prometheus text format (shipper/
+ * metrics.c renders both, as for anon-telemetry-ship metrics). A spool that cannot be read
+ * is anon_telemetry_spool_error 1 in a 200 answer: the relay's counters still count. */
+static enum MHD_Result send_metrics(struct request *r)
+{
+    static const int codes[REF_N] = {400, 401, 404, 405, 413, 415, 503};
+    struct relay_server *s = r->s;
+    struct relay_stats *st = &s->stats;
+    struct metrics_relay_answer answers[REF_N + 1];
+    struct metrics_relay m = {answers, REF_N + 1, 0, 0, 0, 0, 0, 0};
+    struct MHD_Response *resp;
+    uint64_t all = atomic_fetch_add(&st->requests, 1) + 1; /* this one included */
+    char err[ANON_ERRLEN];
+    enum MHD_Result ret;
+    anon_buf b;
+    int rc;
+
+    for (int i = 0; i < REF_N; i++) {
+        answers[i + 1].code = codes[i];
+        answers[i + 1].n = atomic_load(&st->refused[i]);
+        m.refusals += answers[i + 1].n;
+    }
+    answers[0].code = 200;
+    answers[0].n = all > m.refusals ? all - m.refusals : 0;
+    m.events_stored = atomic_load(&st->events_stored);
+    m.events_duplicate = atomic_load(&st->events_duplicate);
+    m.commits = atomic_load(&st->commits);
+    m.committed_requests = atomic_load(&st->committed_requests);
+    m.start_time = (double)s->started_ms / 1000.0;
+    anon_buf_init(&b);
+    pthread_mutex_lock(&s->read_lock);
+    rc = metrics_spool(&b, s->read_sp, anon_spool_path(s->read_sp), err, sizeof err);
+    pthread_mutex_unlock(&s->read_lock);
+    if (rc != ANON_OK)
+        log_warnx("%s: %s", RELAY_METRICS_PATH, err);
+    metrics_relay(&b, &m);
+    if (b.oom) {
+        anon_buf_free(&b);
+        return send_json(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                         "{\"error\":\"out of memory\"}", RETRY_MEMORY, NULL, 0);
+    }
+    resp = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+    anon_buf_free(&b);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
     return ret;
 }
 
@@ -402,9 +459,15 @@ static enum MHD_Result begin(struct relay_server *s, struct MHD_Connection *c,
             r->allow = "GET, HEAD";
             refuse(r, 405, NULL, "method %.16s not allowed: GET %s", method, RELAY_HEALTH_PATH);
         }
+    } else if (strcmp(url, RELAY_METRICS_PATH) == 0) {
+        r->route = ROUTE_METRICS;
+        if (!is_get) {
+            r->allow = "GET, HEAD";
+            refuse(r, 405, NULL, "method %.16s not allowed: GET %s", method, RELAY_METRICS_PATH);
+        }
     } else {
-        refuse(r, 404, NULL, "no such path: POST events to %s, GET %s", RELAY_EVENTS_PATH,
-               RELAY_HEALTH_PATH);
+        refuse(r, 404, NULL, "no such path: POST events to %s, GET %s or %s", RELAY_EVENTS_PATH,
+               RELAY_HEALTH_PATH, RELAY_METRICS_PATH);
     }
     if (r->status == 0 && s->token != NULL && !authorized(s, c, &given))
         refuse(r, 401, NULL, given ? "the token is wrong"
@@ -433,6 +496,8 @@ static enum MHD_Result begin(struct relay_server *s, struct MHD_Connection *c,
     }
     if (r->route == ROUTE_HEALTH)
         return send_health(r);
+    if (r->route == ROUTE_METRICS)
+        return send_metrics(r);
     return MHD_YES;
 }
 
@@ -555,6 +620,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return atomic_load(&r->committed) ? committed(r) : MHD_YES;
     if (r->route == ROUTE_HEALTH)
         return send_health(r);
+    if (r->route == ROUTE_METRICS)
+        return send_metrics(r);
     return complete(r);
 }
 
@@ -654,7 +721,8 @@ int server_start(const struct relay_opts *o, struct relay_socket *socks, int n,
     s->read_sp = read_sp;
     s->token = token;
     pthread_mutex_init(&s->read_lock, NULL);
-    atomic_store(&s->last_activity, anon_now_ms());
+    s->started_ms = anon_now_ms();
+    atomic_store(&s->last_activity, s->started_ms);
     if (o->tls_cert != NULL &&
         ((s->tls_cert = read_pem(o->tls_cert, "TLS certificate", err, errlen)) == NULL ||
          (s->tls_key = read_pem(o->tls_key, "TLS key", err, errlen)) == NULL))

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "ops.h"
 #include "ship.h"
 #include "sneakernet.h"
@@ -61,6 +62,9 @@ static const cli_opt options[] = {
     {OPT_INSECURE_HTTP, "allow-insecure-http", 0, NULL,    0,
      "send credentials in the URL (user:password@, token=) over\n"
      "plain http to a host that is not this machine"},
+    {OPT_METRICS_TEXTFILE, "metrics-textfile", 0, "DIR", CLI_NONEMPTY,
+     "at the end, write the metrics to DIR/" METRICS_TEXTFILE "\n"
+     "(node_exporter's textfile collector)"},
 
     {OPT_JSON,          "json",               0,  NULL,    0,
      "one JSON document instead of text"},
@@ -87,7 +91,8 @@ static const cli_opt options[] = {
                   CLI_OPT(OPT_RETRIES) | CLI_OPT(OPT_PARALLEL) | CLI_OPT(OPT_CTIMEOUT) |  \
                   CLI_OPT(OPT_TIMEOUT) | CLI_OPT(OPT_MAXTIME) | CLI_OPT(OPT_KEEPSENT) |   \
                   CLI_OPT(OPT_MAXAGE) | CLI_OPT(OPT_NOW) | CLI_OPT(OPT_DRYRUN) |          \
-                  CLI_OPT(OPT_SYSLOG) | CLI_OPT(OPT_INSECURE_HTTP))
+                  CLI_OPT(OPT_SYSLOG) | CLI_OPT(OPT_INSECURE_HTTP) |                      \
+                  CLI_OPT(OPT_METRICS_TEXTFILE))
 
 static cli_handler run_ship;
 
@@ -107,6 +112,8 @@ static const cli_cmd commands[] = {
      "(ID...|--all) [--spool PATH]", "back to pending with retry count 0, to be sent again"},
     {"dlq purge",     CLI_OPT(OPT_ALL),                        1,  0, -1, ops_cmd_dlq_change,
      "(ID...|--all) [--spool PATH]", "delete dead letters for good"},
+    {"metrics",       0,                                       0,  0,  0, metrics_cmd,
+     "[--spool PATH]", "the spool's metrics in the Prometheus text format"},
     {"bundle create", CLI_OPT(OPT_MAX_EVENTS) | CLI_OPT(OPT_REEXPORT) | CLI_OPT(OPT_FORGET) |
                       CLI_OPT(OPT_SIGN) | CLI_OPT(OPT_BATCH),   1,  1,  1,
      sneakernet_cmd_bundle_create,
@@ -189,8 +196,13 @@ static int run_ship(cli_result *r)
     o.flush_now = cli_has(r, OPT_NOW);
     o.dry_run = cli_has(r, OPT_DRYRUN);
     o.allow_insecure_http = cli_has(r, OPT_INSECURE_HTTP);
+    /* a dry run changes nothing, and a textfile would report it as a run */
+    if (o.dry_run && cli_has(r, OPT_METRICS_TEXTFILE))
+        return cli_usage_error(r, "--metrics-textfile is not for --dry-run");
     log_init(SHIP_PROG, (int)r->count[OPT_VERBOSE], cli_has(r, OPT_SYSLOG));
-    return ship_run(&o);
+    if (!cli_has(r, OPT_METRICS_TEXTFILE))
+        return ship_run(&o);
+    return metrics_after_run(cli_value(r, OPT_METRICS_TEXTFILE), o.spool_path, ship_run(&o));
 }
 
 /* --print-spool-path: for the cron and systemd installers, so the rule lives only in C. */

@@ -22,7 +22,7 @@ enum ship_opt_id {
     /* the delivery run (no command) */
     OPT_ENDPOINT, OPT_CACERT, OPT_BATCH, OPT_RETRIES, OPT_PARALLEL, OPT_CTIMEOUT,
     OPT_TIMEOUT, OPT_MAXTIME, OPT_KEEPSENT, OPT_MAXAGE, OPT_NOW, OPT_DRYRUN, OPT_SYSLOG,
-    OPT_INSECURE_HTTP,
+    OPT_INSECURE_HTTP, OPT_METRICS_TEXTFILE,
     /* operator commands */
     OPT_JSON, OPT_STATUS, OPT_ALL,
     /* bundles and receipts */

@@ -318,14 +318,11 @@ static int ops_bundle_json(void *ctx, const struct queue_bundle *b)
     cJSON *doc = ctx, *o;
     const char *list;
 
-    /* a bundle whose writer died before any of its events was marked awaits nothing */
-    if (strcmp(b->direction, QUEUE_BUNDLE_MADE) == 0 &&
-        ((strcmp(b->receipt, QUEUE_BUNDLE_WRITING) == 0 && b->exported > 0) ||
-         strcmp(b->receipt, QUEUE_BUNDLE_AWAITING) == 0 ||
-         strcmp(b->receipt, QUEUE_BUNDLE_PARTIAL) == 0))
+    /* the rule is queue.c's, shared with the metrics (a bundle whose writer died before
+     * any of its events was marked awaits nothing) */
+    if (queue_bundle_awaits_receipt(b))
         list = "awaiting_receipt";
-    else if (strcmp(b->direction, QUEUE_BUNDLE_IMPORTED) == 0 &&
-             strcmp(b->receipt, QUEUE_BUNDLE_DUE) == 0)
+    else if (queue_bundle_receipt_due(b))
         list = "receipt_due";
     else
         return 0;

@@ -71,7 +71,7 @@ enum {
     Q_SPOOL_ID, Q_PICK_EXPORTED, Q_GROUP_EXPORTED, Q_COUNT_EXPORTABLE, Q_EXPORT, Q_EXPORT_LAST,
     Q_SUPERSEDED, Q_BUNDLE_ADD, Q_BUNDLE_SET, Q_BUNDLE_REMOVE, Q_BUNDLES, Q_FATES_EVENTS,
     Q_FATES_DLQ, Q_FATE_COUNT, Q_RCPT_SENT, Q_RCPT_DLQ_MOVE, Q_RCPT_DLQ_DELETE, Q_RCPT_KNOWN,
-    Q_SETTLE, Q_BUNDLE_STATE, Q_COUNT
+    Q_SETTLE, Q_BUNDLE_STATE, Q_DLQ_REASONS, Q_OLDEST_PENDING, Q_LAST_RUN, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
@@ -204,6 +204,11 @@ static const char *const sql_text[Q_COUNT] = {
                  " AND receipt IN ('" QUEUE_BUNDLE_WRITING "', '" QUEUE_BUNDLE_AWAITING "', '"
                  QUEUE_BUNDLE_PARTIAL "')",
     [Q_BUNDLE_STATE] = "SELECT receipt FROM bundles WHERE id = ?1",
+    [Q_DLQ_REASONS] = "SELECT reason, count(*) FROM dlq GROUP BY reason"
+                      " ORDER BY count(*) DESC, reason",
+    [Q_OLDEST_PENDING] = "SELECT min(queued_at) FROM events WHERE status = '" QUEUE_PENDING "'",
+    [Q_LAST_RUN] = "SELECT id, started_at, finished_at, exit_code, sent, retried, dead"
+                   " FROM runs ORDER BY id DESC LIMIT 1",
 };
 
 static const char *const status_names[QUEUE_NSTATUS] = {
@@ -1216,6 +1221,83 @@ int queue_bundle_settle(queue *q, const char *bundle, const char *now, char *sta
     if ((rc = step_row(q, s, "cannot read a bundle", &row, err, errlen)) != ANON_OK)
         return rc;
     snprintf(state, statelen, "%s", row ? col_text(s, 0) : "?");
+    sqlite3_reset(s);
+    return ANON_OK;
+}
+
+int queue_bundle_awaits_receipt(const struct queue_bundle *b)
+{
+    return strcmp(b->direction, QUEUE_BUNDLE_MADE) == 0 &&
+           ((strcmp(b->receipt, QUEUE_BUNDLE_WRITING) == 0 && b->exported > 0) ||
+            strcmp(b->receipt, QUEUE_BUNDLE_AWAITING) == 0 ||
+            strcmp(b->receipt, QUEUE_BUNDLE_PARTIAL) == 0);
+}
+
+int queue_bundle_receipt_due(const struct queue_bundle *b)
+{
+    return strcmp(b->direction, QUEUE_BUNDLE_IMPORTED) == 0 &&
+           strcmp(b->receipt, QUEUE_BUNDLE_DUE) == 0;
+}
+
+/* ---- monitoring ---- */
+
+int queue_dlq_reasons(queue *q, queue_reason_fn fn, void *ctx, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_DLQ_REASONS, err, errlen);
+    int src;
+
+    if (s == NULL)
+        return ANON_EIO;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (fn(ctx, col_text(s, 0), sqlite3_column_int64(s, 1)) != 0) {
+            sqlite3_reset(s);
+            return anon_seterr(err, errlen, ANON_ENOMEM, "out of memory");
+        }
+    }
+    sqlite3_reset(s);
+    return src == SQLITE_DONE ? ANON_OK
+                              : q_error(q, src, "cannot count the dead letters", err, errlen);
+}
+
+int queue_oldest_pending(queue *q, char *ts, size_t tslen, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_OLDEST_PENDING, err, errlen);
+    int row, rc;
+
+    ts[0] = '\0';
+    if (s == NULL)
+        return ANON_EIO;
+    if ((rc = step_row(q, s, "cannot read the oldest pending event", &row, err, errlen)) !=
+        ANON_OK)
+        return rc;
+    if (row && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        snprintf(ts, tslen, "%s", col_text(s, 0));
+    sqlite3_reset(s);
+    return ANON_OK;
+}
+
+int queue_last_run(queue *q, struct queue_last_run *ret, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_LAST_RUN, err, errlen);
+    int row, rc;
+
+    memset(ret, 0, sizeof *ret);
+    ret->exit_code = -1;
+    if (s == NULL)
+        return ANON_EIO;
+    if ((rc = step_row(q, s, "cannot read the runs", &row, err, errlen)) != ANON_OK)
+        return rc;
+    if (row) {
+        ret->id = sqlite3_column_int64(s, 0);
+        snprintf(ret->started_at, sizeof ret->started_at, "%s", col_text(s, 1));
+        if (sqlite3_column_type(s, 2) != SQLITE_NULL)
+            snprintf(ret->finished_at, sizeof ret->finished_at, "%s", col_text(s, 2));
+        if (sqlite3_column_type(s, 3) != SQLITE_NULL)
+            ret->exit_code = sqlite3_column_int(s, 3);
+        ret->sent = sqlite3_column_int64(s, 4);
+        ret->retried = sqlite3_column_int64(s, 5);
+        ret->dead = sqlite3_column_int64(s, 6);
+    }
     sqlite3_reset(s);
     return ANON_OK;
 }

@@ -337,4 +337,31 @@ int queue_receipt_pending(queue *q, const char *uuid, int *ret_outcome, char *er
 int queue_bundle_settle(queue *q, const char *bundle, const char *now, char *state,
                         size_t statelen, char *err, size_t errlen);
 
+/* The two open states status and the metrics report: 1 when a bundle made here still
+ * waits for a receipt (awaiting, partial, or writing with events marked: a writer that
+ * died before marking any awaits nothing); 1 when a bundle imported here has had no
+ * receipt made yet. */
+int queue_bundle_awaits_receipt(const struct queue_bundle *b);
+int queue_bundle_receipt_due(const struct queue_bundle *b);
+
+/* ---- monitoring (anon-telemetry-ship metrics; the caller opens a read transaction for
+ * one snapshot of several reads) ---- */
+
+/* Calls fn for each reason of the dlq with its number of dead letters, most common
+ * first; fn returning non-zero stops it with ANON_ENOMEM. */
+typedef int (*queue_reason_fn)(void *ctx, const char *reason, int64_t n);
+int queue_dlq_reasons(queue *q, queue_reason_fn fn, void *ctx, char *err, size_t errlen);
+/* The queued_at of the oldest pending event into ts ("" when none is pending). */
+int queue_oldest_pending(queue *q, char *ts, size_t tslen, char *err, size_t errlen);
+
+/* The last row of the runs table. */
+struct queue_last_run {
+    int64_t id;                   /* 0: no run recorded yet (the rest is zero) */
+    char started_at[24 + 1];
+    char finished_at[24 + 1];     /* "" when not recorded */
+    int exit_code;                /* -1 when not recorded */
+    int64_t sent, retried, dead;
+};
+int queue_last_run(queue *q, struct queue_last_run *ret, char *err, size_t errlen);
+
 #endif
