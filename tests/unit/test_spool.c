@@ -358,6 +358,46 @@ static void test_append_each(void)
     anon_spool_close(sp);
 }
 
+/* Where a spool may live (place.c): the rules the library applies to every caller. */
+static void test_place(void)
+{
+    char path[1024], sub[600], link[1100];
+    anon_spool *sp = NULL;
+    struct stat st;
+
+    /* group-writable: refused, nothing created */
+    snprintf(sub, sizeof sub, "%s/gw", dir);
+    mkdir(sub, 0700);
+    chmod(sub, 0770);
+    snprintf(path, sizeof path, "%s/spool.db", sub);
+    T_EQ_INT(anon_spool_open(path, &sp, errbuf, sizeof errbuf), ANON_EPERM);
+    T_CHECK(strstr(errbuf, "group-writable") != NULL);
+    T_CHECK(access(path, F_OK) != 0);
+
+    /* a symlinked spool file: refused, the file it points to untouched */
+    snprintf(path, sizeof path, "%s/append.db", dir);
+    snprintf(link, sizeof link, "%s/link.db", dir);
+    T_EQ_INT(symlink(path, link), 0);
+    T_EQ_INT(anon_spool_open(link, &sp, errbuf, sizeof errbuf), ANON_EPERM);
+    T_CHECK(strstr(errbuf, "symbolic link") != NULL);
+    T_CHECK(sp == NULL);
+
+    /* root creating a spool in another user's directory gives it to that user (the
+     * library never changes its caller's identity, so it must not leave root's file) */
+    if (geteuid() == 0) {
+        snprintf(sub, sizeof sub, "%s/user", dir);
+        mkdir(sub, 0700);
+        T_EQ_INT(chown(sub, 65534, 65534), 0);
+        snprintf(path, sizeof path, "%s/new/spool.db", sub);
+        T_EQ_INT(anon_spool_open(path, &sp, errbuf, sizeof errbuf), ANON_OK);
+        anon_spool_close(sp);
+        sp = NULL;
+        T_CHECK(stat(path, &st) == 0 && st.st_uid == 65534);
+        snprintf(sub, sizeof sub, "%s/user/new", dir);
+        T_CHECK(stat(sub, &st) == 0 && st.st_uid == 65534 && (st.st_mode & 0777) == 0700);
+    }
+}
+
 static void test_emit(void)
 {
     char path[1024], uuid[ANON_UUID_LEN + 1];
@@ -437,6 +477,7 @@ int main(void)
     test_migrate_and_newer();
     test_append();
     test_append_each();
+    test_place();
     test_emit();
     test_move_aside();
     snprintf(cmd, sizeof cmd, "chmod -R u+rwx %s; rm -rf %s", dir, dir);
