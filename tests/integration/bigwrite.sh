@@ -105,7 +105,8 @@ if [ -z "${ANON_SANITIZE:-}" ] || [ "${ANON_SANITIZE:-}" = 0 ]; then
     check_eq "out of memory: nothing stored, no uuid printed" "0|" \
         "$( [ -e "$T/oom/spool.db" ] && sql "$T/oom/spool.db" "SELECT count(*) FROM events" || echo 0)|$(cat "$T/out")"
 else
-    echo "bigwrite: sanitizer build: the out-of-memory run (ulimit -v) cannot run under ASan; only its documentation is checked"
+    replaced "sanitizer build: the out-of-memory run (ulimit -v) cannot run under ASan;" \
+             "only exit 71's documentation is checked"
 fi
 check_match "exit 71 in --help" "71 out of memory" "$("$SPOOL_BIN" --help)"
 check_eq "exit 71 in the README (the writer's exits)" 1 "$(grep -c "^nothing stored), 71 (out of memory" "$ROOT/README.md")"
