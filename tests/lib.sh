@@ -10,6 +10,8 @@ case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 SPOOL_BIN=$BUILD/anon-telemetry-spool
 SHIP_BIN=$BUILD/anon-telemetry-ship
 TOKENS_BIN=$BUILD/anon-telemetry-tokens
+# The spool format this tree writes (PRAGMA user_version of a new spool).
+SPOOL_FORMAT=$(sed -n 's/^#define ANON_SPOOL_FORMAT *\([0-9]*\).*/\1/p' "$ROOT/spool/internal.h")
 T=$(mktemp -d "${TMPDIR:-/tmp}/anon-test.XXXXXX")
 chmod 700 "$T"
 _passed=0

@@ -228,7 +228,7 @@ for op in pwrite fsync; do
         u=$(printf '{%s}\n' "$REQ" | "$SPOOL_BIN" --spool "$NDB" 2>"$T/err.clean")
         check_match "$d: the next run creates or uses it" "$UUID_RE" "$u"
         check_eq "$d: integrity_check" ok "$(sql "$NDB" "PRAGMA integrity_check")"
-        check_eq "$d: format version" 1 "$(sql "$NDB" "PRAGMA user_version")"
+        check_eq "$d: format version" "$SPOOL_FORMAT" "$(sql "$NDB" "PRAGMA user_version")"
         rm -rf "${NDB%/*}"
     done
 done
@@ -263,8 +263,8 @@ refused "garbage pages" "$T/c/garbage2.db" 'malformed'
 head -c 8192 /dev/urandom > "$T/c/random.db"
 refused "random bytes" "$T/c/random.db" 'not a database'
 cp "$CDB" "$T/c/newer.db"
-sqlite3 "$T/c/newer.db" "PRAGMA user_version=2"
-refused "a spool from a newer format" "$T/c/newer.db" 'format version 2, newer than this anon-telemetry'
+sqlite3 "$T/c/newer.db" "PRAGMA user_version=$((SPOOL_FORMAT + 1))"
+refused "a spool from a newer format" "$T/c/newer.db" "format version $((SPOOL_FORMAT + 1)), newer than this anon-telemetry"
 check_eq "newer spool: its events are all still there" 300 "$(sql "$T/c/newer.db" "SELECT count(*) FROM events")"
 # a -wal left without its database (copied while a writer held the spool open)
 mkdir -p "$T/c/orphan"

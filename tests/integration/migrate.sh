@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 FIX=$ROOT/tests/fixtures/spool
-CUR=$(sed -n 's/^#define ANON_SPOOL_FORMAT *\([0-9]*\).*/\1/p' "$ROOT/spool/internal.h")
+CUR=$SPOOL_FORMAT
 APP=$(sed -n 's/^PRAGMA application_id = \([0-9]*\).*/\1/p' "$ROOT/schema/spool.sql")
 EV='{"task":"batch","taskStatus":"completed","transformationType":"redact","entityDetectorModel":"g","entityValidatorModel":"v","entityAugmenterModel":"a"}'
 

@@ -143,7 +143,7 @@ done
 wait
 check_eq "8 concurrent creators all succeed" 8 "$(cat "$T"/new.* | grep -c '^rc=0$')"
 check_eq "8 events in the new spool" 8 "$(count "$NDB")"
-check_eq "new spool has the current format" 2 "$(sql "$NDB" "PRAGMA user_version")"
+check_eq "new spool has the current format" "$SPOOL_FORMAT" "$(sql "$NDB" "PRAGMA user_version")"
 
 # ---- 16 writer processes at once: nothing lost ----
 CDB=$T/conc/spool.db
