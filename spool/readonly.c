@@ -59,7 +59,7 @@ int anon_spool_writable(const char *real)
  * open the -wal and -shm, where it fails). SQLite's result code. */
 static int try_open(const char *real, const char *query, sqlite3 **ret_db)
 {
-    char uri[8800];
+    char uri[3 * 4352 + 64]; /* every byte of the path may need escaping (%XX) */
     int src;
 
     *ret_db = NULL;

@@ -67,7 +67,7 @@ static int has_our_tables(const char *path)
 {
     static const char sql[] = "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                               " AND name IN ('events', 'dlq', 'runs')";
-    char uri[8300];
+    char uri[3 * 4352 + 64]; /* every byte of the path may need escaping (%XX) */
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int ours = 0;
