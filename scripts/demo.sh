@@ -48,7 +48,14 @@ unset ANON_TELEMETRY_SPOOL NEMO_TELEMETRY_ENABLED NEMO_TELEMETRY_ENDPOINT NEMO_S
       NEMO_DEPLOYMENT_TYPE http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy \
       NO_PROXY no_proxy
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only: piped into a file or a log, the text stays plain (and
+# NO_COLOR, https://no-color.org, turns them off everywhere).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ] && [ "${TERM:-dumb}" != dumb ]; then
+    BOLD=$(printf '\033[1m') PLAIN=$(printf '\033[0m')
+else
+    BOLD="" PLAIN=""
+fi
+step() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 show() { printf '$ %s\n' "$*" | sed "s|$ROOT/||g"; }
 # run CMD...: shows the command, runs it, shows its exit status; never stops the demo
 run() {

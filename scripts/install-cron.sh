@@ -10,6 +10,8 @@
 # rest of the crontab is left as it was. The crontab command can be replaced with
 # CRONTAB=/path/to/command (it must understand `-l` and `-`), or a crontab file can be
 # edited directly with --crontab-file FILE: the tests use both, never the real crontab.
+# --dry-run prints the crontab it would install and changes nothing; it also works where
+# cron is not installed (as into an empty crontab).
 #
 # The spool path is resolved now and written into the entry (cron's environment has no
 # ANON_TELEMETRY_SPOOL or XDG_STATE_HOME): --spool, else the shipper's own default, asked
@@ -27,8 +29,11 @@ BEGIN_MARK='# BEGIN anon-telemetry-ship (managed by install-cron.sh; this block 
 END_MARK='# END anon-telemetry-ship'
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
+# help: the comment at the top of this file, without its first line (#!) and nothing after
+# it, so that a new line there never turns into a stray line of script in the help
+help() { sed -n '2,/^[^#]/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
 usage() {
-    sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+    help | awk 'BEGIN { RS = "" } NR == 2' >&2    # the usage lines: the second paragraph
     exit 64
 }
 die() { code=$1; shift; echo "install-cron: $*" >&2; exit "$code"; }
@@ -47,7 +52,7 @@ while [ $# -gt 0 ]; do
     --crontab-file) [ $# -ge 2 ] || usage; file=$2; shift 2 ;;
     --uninstall) uninstall=1; shift ;;
     --dry-run) dry=1; shift ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) help; exit 0 ;;
     --) shift; for a in "$@"; do extra="$extra $(q "$a")"; done; insecure_flag "$@"; break ;;
     *) echo "install-cron: unknown argument '$1'" >&2; usage ;;
     esac
@@ -57,6 +62,11 @@ done
 CRONTAB=${CRONTAB:-crontab}
 if [ -n "$file" ]; then
     current=$(cat "$file" 2>/dev/null || true)
+elif [ "$dry" = 1 ] && ! command -v "$CRONTAB" >/dev/null 2>&1; then
+    # what would be installed can be shown without cron: as into an empty crontab
+    echo "install-cron: no '$CRONTAB' command (apt-get install cron): showing the entry" \
+         "as it would go into an empty crontab" >&2
+    current=""
 else
     command -v "$CRONTAB" >/dev/null 2>&1 ||
         die 69 "no '$CRONTAB' command: install cron (apt-get install cron), or use scripts/install-systemd.sh"

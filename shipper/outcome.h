@@ -1,6 +1,6 @@
 /*
- * outcome.h: what the shipper does with a collector's answer (DESIGN.md's
- * delivery policy table, in one pure function).
+ * outcome.h: what the shipper does with a collector's answer (the delivery policy table
+ * of the README and of anon-telemetry-ship(8), in one pure function).
  *
  *   answer                                         action
  *   2xx                                            SENT

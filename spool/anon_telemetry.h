@@ -44,7 +44,7 @@ enum anon_status {
 /* Recommended size of an error buffer. */
 #define ANON_ERRLEN 512
 
-/* Event constants (REFERENCE.md). */
+/* Event constants (anon-telemetry(7)). */
 #define ANON_EVENT_NAME      "anonymizer_event"
 #define ANON_SCHEMA_VERSION  "1.7"
 #define ANON_NOT_APPLICABLE  "not_applicable"
@@ -72,7 +72,7 @@ const char *anon_endpoint(void);
 /* Writes NEMO_SESSION_PREFIX + id into buf; id NULL or "" gives "undefined". -1 if it doesn't fit. */
 int anon_session_id(const char *id, char *buf, size_t buflen);
 
-/* ---- helper functions (REFERENCE.md, exact rules) ---- */
+/* ---- helper functions (the Anonymizer's exact rules: anon-telemetry(7)) ---- */
 
 /* "nvidia-build", "nvidia-internal", "openrouter", "local" or "other" (endpoint may be NULL). */
 const char *anon_classify_model_host(const char *endpoint);
@@ -173,7 +173,7 @@ int anon_spool_append_records(anon_spool *sp, const anon_record *recs, size_t n,
                               size_t *ret_stored, size_t *ret_duplicates, char *err,
                               size_t errlen);
 
-/* An envelope (the request body a client posts, REFERENCE.md), parsed. */
+/* An envelope (the request body a client posts, anon-telemetry(7)), parsed. */
 typedef struct anon_envelope anon_envelope;
 
 /* Parses and checks one envelope: strict JSON, a non-empty events array, each event

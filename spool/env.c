@@ -1,5 +1,5 @@
 /*
- * env.c: the environment rules of REFERENCE.md, read at every call (a
+ * env.c: the environment rules of anon-telemetry(7), read at every call (a
  * long-running program that changes its environment sees the change).
  */
 #include <ctype.h>

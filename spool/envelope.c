@@ -3,7 +3,7 @@
  * (envelope_build), the relay and bundle import parse it (anon_envelope_parse).
  *
  * One POST carries one envelope: a JSON object with exactly these 30 keys in this
- * order (REFERENCE.md), written compactly (no spaces), strings escaped as Python's
+ * order (anon-telemetry(7)), written compactly (no spaces), strings escaped as Python's
  * json.dumps does:
  *
  *   browserType "undefined"            clientId "184482118588404"

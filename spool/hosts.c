@@ -1,4 +1,5 @@
-/* hosts.c: classify_model_host, collect_model_hosts, sort_join_aliases (REFERENCE.md). */
+/* hosts.c: classify_model_host, collect_model_hosts, sort_join_aliases (the Anonymizer's
+ * rules, as anon-telemetry(7) states them). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>

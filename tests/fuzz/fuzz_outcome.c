@@ -7,11 +7,11 @@
  * into 1970..9999: the parser is specified for real clocks), the rest = the
  * Retry-After header text (up to its first NUL).
  *
- * Checked against DESIGN.md's table, written out here independently: the action for
- * every (transport, connected, status); the reason is a non-empty NUL-terminated
- * string; a retry's not_before is 0 or in (now, now + 24 h]; the parser's result, when
- * it accepts, is in [now, now + 24 h]; delta-seconds give exactly now + min(s, 24 h);
- * an IMF-fixdate agrees with timegm(3).
+ * Checked against the delivery policy table (README, anon-telemetry-ship(8)), written out
+ * here independently: the action for every (transport, connected, status); the reason is
+ * a non-empty NUL-terminated string; a retry's not_before is 0 or in (now, now + 24 h];
+ * the parser's result, when it accepts, is in [now, now + 24 h]; delta-seconds give
+ * exactly now + min(s, 24 h); an IMF-fixdate agrees with timegm(3).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -177,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&o, 0xa5, sizeof o);
     outcome_classify(net, connected, status, (data[1] & 4) ? NULL : hdr, now, &o);
     if (o.action != expected(net, connected, status))
-        fail("action differs from DESIGN.md's table", hdr, status, now);
+        fail("action differs from the delivery policy table", hdr, status, now);
     if (memchr(o.reason, '\0', sizeof o.reason) == NULL || o.reason[0] == '\0')
         fail("reason is not a non-empty string", hdr, status, now);
     if (o.not_before_ms != 0 &&

@@ -1,6 +1,7 @@
-# ship_policy.sh: every row of DESIGN.md's delivery policy table, against the local
-# collector: 2xx, 400/422, 413 (split; a single event to dlq), 408/429/5xx, timeout and
-# reset after connecting, the 4th failed attempt, unreachable (refused, DNS), other answers.
+# ship_policy.sh: every row of the delivery policy table (README, anon-telemetry-ship(8)),
+# against the local collector: 2xx, 400/422, 413 (split; a single event to dlq),
+# 408/429/5xx, timeout and reset after connecting, the 4th failed attempt, unreachable
+# (refused, DNS), other answers.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../ship_helpers.sh"
 

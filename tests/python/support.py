@@ -35,7 +35,7 @@ for _v in ("NEMO_TELEMETRY_ENABLED", "NEMO_DEPLOYMENT_TYPE", "NEMO_TELEMETRY_END
 
 import anon_telemetry  # noqa: E402  (after sys.path and the environment are set)
 
-# The parameters in wire order with their defaults (REFERENCE.md); None = required.
+# The parameters in wire order with their defaults (anon-telemetry(7)); None = required.
 FIELDS = [
     ("nemoSource", "nemo_source", "anonymizer"),
     ("task", "task", None),
