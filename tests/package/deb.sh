@@ -210,6 +210,14 @@ check_eq "the collector received the three events" 3 "$(py 'sum(len(e["env"]["ev
 check_eq "and they are sent in the spool" "sent|3" "$(sql "$S" 'SELECT status, count(*) FROM events GROUP BY status')"
 check_match "the installed status command reads it" 'sent +3' \
     "$(/usr/bin/anon-telemetry-ship status --spool "$S")"
+/usr/bin/anon-telemetry-ship metrics --spool "$S" >"$T/metrics"
+check_match "the installed metrics command counts them" '^anon_telemetry_events\{status="sent"\} 3$' \
+    "$(grep 'status="sent"' "$T/metrics")"
+if command -v promtool >/dev/null 2>&1; then
+    check "promtool check metrics accepts them" promtool check metrics < "$T/metrics"
+else
+    fail "no promtool (scripts/install-deps.sh installs Debian's prometheus)"
+fi
 
 # ---- the system spool: its owner writes it, root ships it as that owner
 event | runuser -u anon-telemetry -- /usr/bin/anon-telemetry-spool --spool "$SYS" --session-id sys >/dev/null
@@ -236,6 +244,9 @@ code=$(curl -s -o "$T/relay.answer" -w '%{http_code}' -H 'Content-Type: applicat
        --data-binary "$env_body" "$RBASE/v1.1/events/json")
 check_eq "the relay stores a posted envelope ($(cat "$T/relay.answer"))" 200 "$code"
 check_eq "in the system spool" 1 "$(sql "$SYS" "SELECT count(*) FROM events WHERE session_id = 'relay'")"
+curl -s -o "$T/relay.metrics" "$RBASE/metrics"
+check_match "the installed relay's GET /metrics counts it" '^anon_telemetry_relay_events_stored_total 1$' \
+    "$(grep '^anon_telemetry_relay_events_stored_total' "$T/relay.metrics")"
 kill -TERM "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null
 
 # ---- C: the README's example, with pkg-config and the installed library
