@@ -36,9 +36,11 @@ CREATE TABLE IF NOT EXISTS events (
     bundle           TEXT                             -- the bundle it was exported in or imported from
 );
 
--- The shipper's queries: due rows in id order (claims walk events_due from a cursor; it
--- also answers the due counts), rows of one envelope, prunable sent rows.
+-- The shipper's queries: due rows in id order (claims walk events_due from a cursor),
+-- whether anything is due at all and the due counts (events_waiting: pending rows only,
+-- so settling a row touches it once), rows of one envelope, prunable sent rows.
 CREATE INDEX IF NOT EXISTS events_due ON events (status, id, next_attempt_at);
+CREATE INDEX IF NOT EXISTS events_waiting ON events (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS events_by_envelope
     ON events (session_id, client_version, schema_version, cpu_architecture, status, id);
 CREATE INDEX IF NOT EXISTS events_by_sent_at ON events (sent_at) WHERE status = 'sent';

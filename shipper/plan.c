@@ -14,6 +14,7 @@ void plan_delivery(const struct outcome *oc, const int *retry_counts, size_t n,
                    struct plan *ret, struct plan_row *rows)
 {
     enum plan_action all = PLAN_RELEASE;
+    double jitter_r = 0.0;
 
     memset(ret, 0, sizeof *ret);
     snprintf(ret->reason, sizeof ret->reason, "%s", oc->reason);
@@ -29,7 +30,13 @@ void plan_delivery(const struct outcome *oc, const int *retry_counts, size_t n,
         }
         break;
     case OUTCOME_DEAD: all = PLAN_DEAD; break;
-    case OUTCOME_RETRY: all = PLAN_RETRY; break;
+    case OUTCOME_RETRY:
+        all = PLAN_RETRY;
+        /* one draw per batch: jitter spreads the batches of many sites; the rows of one
+         * batch stay due together, so they come back as one batch, and their index
+         * entries stay side by side */
+        jitter_r = jitter(jitter_ctx);
+        break;
     case OUTCOME_STOP_OFFLINE: ret->stop = EX_TEMPFAIL; break;
     case OUTCOME_STOP_REFUSED: ret->stop = EX_CONFIG; break;
     }
@@ -48,7 +55,7 @@ void plan_delivery(const struct outcome *oc, const int *retry_counts, size_t n,
                 r->reason = ret->exhausted;
             } else {
                 r->next_attempt_ms =
-                    now_ms + backoff_delay_ms(r->retry_count, jitter(jitter_ctx));
+                    now_ms + backoff_delay_ms(r->retry_count, jitter_r);
                 if (oc->not_before_ms > r->next_attempt_ms)
                     r->next_attempt_ms = oc->not_before_ms;
             }

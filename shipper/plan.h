@@ -10,7 +10,8 @@
  *   DEAD                         DEAD with the outcome's reason, retry_count as it was
  *   RETRY                        retry_count + 1; over max_retries: DEAD "retries
  *                                exhausted: <reason>"; else RETRY at now + backoff with
- *                                jitter, or at Retry-After when that is later
+ *                                jitter (one draw for the batch), or at Retry-After
+ *                                when that is later
  *   STOP_OFFLINE, STOP_REFUSED   RELEASE (back to pending, nothing spent); the run stops
  *                                (75 offline, 78 refused)
  */

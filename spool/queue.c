@@ -62,8 +62,13 @@
     " WHERE session_id = ?1 AND client_version = ?2 AND schema_version = ?3"           \
     " AND cpu_architecture = ?4 AND id >= ?5"
 
+/* Is anything due at all? Three probes of events_waiting; without it a run on a large
+ * backlog waiting for its retries would walk every pending row to find nothing. */
+#define ANY_DUE(cond) "EXISTS (SELECT 1 FROM events INDEXED BY events_waiting" \
+                      " WHERE status = '" QUEUE_PENDING "' AND " cond ")"
+
 enum {
-    Q_APPEND, Q_APPEND_NEW, Q_SEEN, Q_PICK_PENDING, Q_PICK_LEASE, Q_HDR, Q_GROUP_PENDING,
+    Q_ANY_DUE, Q_APPEND, Q_APPEND_NEW, Q_SEEN, Q_PICK_PENDING, Q_PICK_LEASE, Q_HDR, Q_GROUP_PENDING,
     Q_GROUP_LEASE, Q_CLAIM, Q_EXTEND, Q_RELEASE, Q_SENT, Q_RETRY, Q_TO_DLQ, Q_DELETE,
     Q_EXPIRE_MOVE, Q_EXPIRE_DELETE, Q_PRUNE, Q_RUN, Q_RUN_TRIM, Q_COUNT_STATUS, Q_COUNT_DLQ,
     Q_COUNT_DUE, Q_COUNT_LAPSED, Q_COUNT_CLOCK, Q_COUNT_IMPLAUSIBLE, Q_UNFINISHED, Q_DLQ_HAS,
@@ -75,6 +80,9 @@ enum {
 };
 
 static const char *const sql_text[Q_COUNT] = {
+    /* ?1 now, ?2 retry horizon */
+    [Q_ANY_DUE] = "SELECT " ANY_DUE("next_attempt_at IS NULL") " OR "
+                  ANY_DUE("next_attempt_at <= ?1") " OR " ANY_DUE("next_attempt_at > ?2"),
     [Q_APPEND] = "INSERT INTO events (" EVENT_COLS ", status, retry_count)"
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '" QUEUE_PENDING "', 0)",
     /* the same, unless events holds the uuid already (queue_append asks dlq first: an
@@ -125,12 +133,13 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_COUNT_STATUS] = "SELECT status, count(*) FROM events GROUP BY status",
     [Q_COUNT_DLQ] = "SELECT count(*) FROM dlq",
     /* ?1 now, ?2 retry horizon, ?3 lease horizon, ?4 floor, ?5 a day from now */
-    [Q_COUNT_DUE] = "SELECT count(*) FROM events WHERE status = '" QUEUE_PENDING "'"
-                    " AND " QUEUE_DUE("?1", "?2"),
+    [Q_COUNT_DUE] = "SELECT count(*) FROM events INDEXED BY events_waiting"
+                    " WHERE status = '" QUEUE_PENDING "' AND " QUEUE_DUE("?1", "?2"),
     [Q_COUNT_LAPSED] = "SELECT count(*) FROM events WHERE status = '" QUEUE_SENDING "'"
                        " AND " QUEUE_LEASE_LAPSED("?1", "?3"),
-    [Q_COUNT_CLOCK] = "SELECT (SELECT count(*) FROM events WHERE status = '" QUEUE_PENDING "'"
-                      " AND next_attempt_at > ?2) + (SELECT count(*) FROM events"
+    [Q_COUNT_CLOCK] = "SELECT (SELECT count(*) FROM events INDEXED BY events_waiting"
+                      " WHERE status = '" QUEUE_PENDING "' AND next_attempt_at > ?2)"
+                      " + (SELECT count(*) FROM events"
                       " WHERE status = '" QUEUE_SENDING "' AND lease_until > ?3)",
     [Q_COUNT_IMPLAUSIBLE] = "SELECT count(*) FROM events WHERE queued_at < ?4 OR queued_at > ?5",
     [Q_UNFINISHED] = "SELECT count(*), min(next_attempt_at) FROM events"
@@ -157,13 +166,15 @@ static const char *const sql_text[Q_COUNT] = {
                            "' AND " QUEUE_LEASE_LAPSED("?1", "?2") ") + (SELECT count(*)"
                            " FROM events WHERE status = '" QUEUE_EXPORTED "' AND ?3)",
     /* ?1 bundle, ?2 sent_at (NULL: exported), ?3 after id, ?4 limit, ?5 reexport, ?6 now,
-     * ?7 lease horizon: rows still as they were read */
+     * ?7 lease horizon: rows still as they were read. The unary + keeps the planner on
+     * the ids: left to itself it walked every row of the three statuses for each chunk,
+     * holding all their ids in memory (and the time grew with the square). */
     [Q_EXPORT] = "UPDATE events SET status = CASE WHEN ?2 IS NULL THEN '" QUEUE_EXPORTED "'"
                  " ELSE '" QUEUE_SENT "' END, sent_at = coalesce(?2, sent_at), bundle = ?1,"
                  " lease_until = NULL"
                  " WHERE id IN (SELECT id FROM temp.queue_seen WHERE id > ?3 ORDER BY id"
-                 " LIMIT ?4) AND (status = '" QUEUE_PENDING "' OR (status = '" QUEUE_EXPORTED
-                 "' AND ?5) OR (status = '" QUEUE_SENDING "' AND "
+                 " LIMIT ?4) AND (+status = '" QUEUE_PENDING "' OR (+status = '" QUEUE_EXPORTED
+                 "' AND ?5) OR (+status = '" QUEUE_SENDING "' AND "
                  QUEUE_LEASE_LAPSED("?6", "?7") "))",
     [Q_EXPORT_LAST] = "SELECT max(id) FROM (SELECT id FROM temp.queue_seen WHERE id > ?1"
                       " ORDER BY id LIMIT ?2)",
@@ -433,6 +444,26 @@ int queue_mark_seen(queue *q, int64_t id, char *err, size_t errlen)
 }
 
 /* exported: also exported rows (a reexport only: a delivery run never picks one). */
+/* *ret_any = 1 when some pending row is due at clock (seen or not, before the cursor or
+ * not): when none is, the walk in id order would read every pending row for nothing. */
+static int any_due(queue *q, const struct queue_clock *clock, int *ret_any, char *err,
+                   size_t errlen)
+{
+    sqlite3_stmt *s = stmt(q, Q_ANY_DUE, err, errlen);
+    int row, rc;
+
+    *ret_any = 1;
+    if (s == NULL)
+        return ANON_EIO;
+    bind_text(s, 1, clock->now);
+    bind_text(s, 2, clock->retry_horizon);
+    if ((rc = step_row(q, s, "cannot look for due events", &row, err, errlen)) != ANON_OK)
+        return rc;
+    *ret_any = row && sqlite3_column_int(s, 0) != 0;
+    sqlite3_reset(s);
+    return ANON_OK;
+}
+
 static int next_due(queue *q, const struct queue_due *due, int exported, int64_t after_id,
                     int64_t *ret_id, char *err, size_t errlen)
 {
@@ -441,10 +472,15 @@ static int next_due(queue *q, const struct queue_due *due, int exported, int64_t
     int64_t best = 0;
 
     for (size_t i = 0; i < nwhich; i++) {
-        sqlite3_stmt *s = stmt(q, which[i], err, errlen);
-        int row, rc;
+        sqlite3_stmt *s;
+        int row, rc, any = 1;
 
-        if (s == NULL)
+        if (which[i] == Q_PICK_PENDING && !due->flush_now &&
+            (rc = any_due(q, &due->clock, &any, err, errlen)) != ANON_OK)
+            return rc;
+        if (!any)
+            continue;
+        if ((s = stmt(q, which[i], err, errlen)) == NULL)
             return ANON_EIO;
         sqlite3_bind_int64(s, 1, after_id);
         bind_text(s, 2, due->clock.now);

@@ -10,10 +10,12 @@
 --    sequence starts above every id that events or dlq holds or ever handed out.
 -- 2. The file is marked as an anon-telemetry spool (PRAGMA application_id), so that no
 --    command ever mistakes another file for one.
--- 3. events_due (status, id, next_attempt_at) replaces events_by_status (status,
---    next_attempt_at, id): claims walk it in id order, so draining a long backlog of
---    due retries no longer sorts them all for every batch, and settling a retried
---    event no longer rewrites an index ordered by scattered retry times.
+-- 3. events_due (status, id, next_attempt_at) and events_waiting (next_attempt_at, of
+--    pending rows only) replace events_by_status (status, next_attempt_at, id): claims
+--    walk events_due in id order, so draining a long backlog of due retries no longer
+--    sorts them all for every batch; events_waiting answers "is anything due" at once
+--    on a backlog that waits for its retries, and settling a retried event touches it
+--    once instead of moving it within an index ordered by scattered retry times.
 
 -- The views name events: drop them while the table is rebuilt (recreated below).
 DROP VIEW IF EXISTS summary;
@@ -59,6 +61,7 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'events', seq FROM temp.migrate_0
 DROP TABLE temp.migrate_0002_seq;
 
 CREATE INDEX events_due ON events (status, id, next_attempt_at);
+CREATE INDEX events_waiting ON events (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX events_by_envelope
     ON events (session_id, client_version, schema_version, cpu_architecture, status, id);
 CREATE INDEX events_by_sent_at ON events (sent_at) WHERE status = 'sent';

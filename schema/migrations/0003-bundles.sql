@@ -54,7 +54,7 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'events', seq FROM temp.migrate_0
 DROP TABLE temp.migrate_0003_seq;
 
 CREATE INDEX events_due ON events (status, id, next_attempt_at);
-CREATE INDEX events_by_status ON events (status, next_attempt_at, id);
+CREATE INDEX events_waiting ON events (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX events_by_envelope
     ON events (session_id, client_version, schema_version, cpu_architecture, status, id);
 CREATE INDEX events_by_sent_at ON events (sent_at) WHERE status = 'sent';

@@ -121,11 +121,13 @@ echo "empty spool: a shipper run ${ship_ms} ms, sqlite3 SELECT count(*) ${sql_ms
 echo "empty-run cost ratio: $(ratio "$ship_ms" "$sql_ms")x (target: <= 2x)"
 
 # ---- 5. draining 1,000,000 due retries against 1,000,000 fresh events
+# The retries as a 5xx outage leaves them: each batch of 50 got one next attempt (the
+# shipper draws the jitter once per batch), the batches spread over a quarter of an hour.
 make_spool "$T/fresh.db" 1000000 50
 make_spool "$T/retry.db" 1000000 50
 sqlite3 "$T/retry.db" "UPDATE events SET retry_count = 1, last_error = 'HTTP 503',
-    next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute',
-                               '+' || (id % 1000) || ' seconds', '-1000 seconds');
+    next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-20 minutes',
+                               '+' || ((id - 1) / 50 % 900) || ' seconds');
     PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 t0=$(now_s); "$SHIP" --spool "$T/fresh.db" --endpoint "$FAST" --parallel 8; t1=$(now_s)
 t2=$(now_s); "$SHIP" --spool "$T/retry.db" --endpoint "$FAST" --parallel 8; t3=$(now_s)

@@ -18,6 +18,15 @@ static double fixed_jitter(void *ctx)
     return *(const double *)ctx;
 }
 
+/* A different value at every call: shows how often the plan draws. */
+static double moving_jitter(void *ctx)
+{
+    double *v = ctx;
+
+    *v += 0.25;
+    return *v;
+}
+
 struct expect {
     enum plan_action action;
     int retry_count;
@@ -131,6 +140,21 @@ int main(void)
                          1000000000000LL, &oc);
         plan_delivery(&oc, &count, 1, MAXR, 1000000000000LL, fixed_jitter, &j, &p, &row);
         T_EQ_INT(row.next_attempt_ms, 1000000000000LL + MIN_MS);
+    }
+    /* jitter is drawn once per batch: its rows (same retry count) stay due together */
+    {
+        struct outcome oc;
+        struct plan p;
+        struct plan_row rows[3];
+        double v = 0.0;
+        int counts[3] = {1, 1, 1};
+
+        outcome_classify(OUTCOME_NET_OK, 1, 503, NULL, NOW, &oc);
+        plan_delivery(&oc, counts, 3, MAXR, NOW, moving_jitter, &v, &p, rows);
+        T_CHECK(v == 0.25);
+        T_EQ_INT(rows[0].next_attempt_ms, rows[1].next_attempt_ms);
+        T_EQ_INT(rows[1].next_attempt_ms, rows[2].next_attempt_ms);
+        T_EQ_INT(rows[0].next_attempt_ms, NOW + 2 * MIN_MS * 5 / 8);
     }
     /* --max-retries 0: the first failure is the last */
     {
