@@ -249,6 +249,44 @@ check_match "the installed relay's GET /metrics counts it" '^anon_telemetry_rela
     "$(grep '^anon_telemetry_relay_events_stored_total' "$T/relay.metrics")"
 kill -TERM "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null
 
+# ---- the units themselves, under a running systemd (CI's machine): the relay started by
+# its socket and the shipper's service, each as anon-telemetry inside its sandbox
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    check_eq "the relay's socket is listening (enabled and started by the package)" active \
+        "$(systemctl is-active anon-telemetry-relay.socket)"
+    event | /usr/bin/anon-telemetry-spool --spool "$T/sd/spool.db" --session-id sandboxed >/dev/null
+    sd_body=$(/usr/bin/anon-telemetry-ship --spool "$T/sd/spool.db" --dry-run)
+    code=$(curl -s -o "$T/sd.answer" -w '%{http_code}' -H 'Content-Type: application/json' \
+           --data-binary "$sd_body" http://127.0.0.1:9780/v1.1/events/json)
+    check_eq "the socket-activated relay stores a post ($(cat "$T/sd.answer"))" 200 "$code"
+    check_eq "into the system spool" 1 \
+        "$(sql "$SYS" "SELECT count(*) FROM events WHERE session_id = 'sandboxed'")"
+    check_eq "the relay runs as anon-telemetry" anon-telemetry \
+        "$(ps -o user= -p "$(systemctl show -p MainPID --value anon-telemetry-relay.service)" 2>/dev/null)"
+    # the shipper's service, once, to the test's collector (a runtime drop-in, removed at exit)
+    DROP=/run/systemd/system/anon-telemetry-ship.service.d
+    mkdir -p "$DROP"
+    on_exit "rm -rf '$DROP'; systemctl daemon-reload"
+    printf '[Service]\nExecStart=\nExecStart=/usr/bin/anon-telemetry-ship --spool %s --endpoint %s\n' \
+        "$SYS" "$URL" > "$DROP/zz-test.conf"
+    systemctl daemon-reload
+    before=$(py 'sum(1 for e in log for ev in e["env"]["events"] if e["env"]["sessionId"] == "sandboxed")')
+    systemctl start anon-telemetry-ship.service >"$T/sd-ship.log" 2>&1
+    check_eq "the shipper's service runs in its sandbox and succeeds ($(journalctl -u anon-telemetry-ship.service -n 5 --no-pager 2>/dev/null | tr '\n' ' '))" \
+        "0 success" "$? $(systemctl show -p Result --value anon-telemetry-ship.service)"
+    check_eq "and delivered the relayed event" $((before + 1)) \
+        "$(py 'sum(1 for e in log for ev in e["env"]["events"] if e["env"]["sessionId"] == "sandboxed")')"
+    for u in anon-telemetry-ship.service anon-telemetry-relay.service; do
+        level=$(systemd-analyze security --no-pager "$u" 2>/dev/null |
+                sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+        check "systemd-analyze security: $u is well sandboxed (exposure ${level:-?} < 4)" \
+            awk -v l="${level:-99}" 'BEGIN { exit !(l < 4) }'
+    done
+else
+    replaced "systemd is not running here: the units are checked with systemd-analyze verify" \
+             "only, not started (the relay by its socket, the shipper in its sandbox)"
+fi
+
 # ---- C: the README's example, with pkg-config and the installed library
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror -o "$T/example" "$ROOT/tests/fixtures/example_emit.c" \
