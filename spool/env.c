@@ -2,43 +2,52 @@
  * env.c: the environment rules of anon-telemetry(7), read at every call (a
  * long-running program that changes its environment sees the change).
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "internal.h"
 
 int anon_telemetry_enabled(void)
 {
     const char *v = getenv("NEMO_TELEMETRY_ENABLED");
+    char low[8];
 
     /* unset: enabled; set: only 1/true/yes (any case) enable, all else disables */
     if (v == NULL)
         return 1;
-    return strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0;
+    if (anon_py_lower(v, low, sizeof low) < 0)
+        return 0;
+    return strcmp(low, "1") == 0 || strcmp(low, "true") == 0 || strcmp(low, "yes") == 0;
 }
 
-/* Python's str.lower() for the values that matter: ASCII letters, and U+212A KELVIN
- * SIGN, whose lower case is an ASCII 'k'. Returns 0, or -1 when it does not fit. */
-static int py_lower(const char *v, char *out, size_t outlen)
+/* Python's str.lower() for what can become ASCII: the ASCII letters (whatever the
+ * process's locale says: a Turkish locale must not turn "I" into a dotless i), U+212A
+ * KELVIN SIGN ('k') and U+0130 (an 'i' with a combining dot above, U+0307); every other
+ * byte is kept, since no other character lowers to an ASCII one. Returns the length
+ * written, or -1 when it does not fit in outlen (with its NUL). */
+ssize_t anon_py_lower(const char *s, char *out, size_t outlen)
 {
+    const unsigned char *v = (const unsigned char *)s;
     size_t o = 0;
 
     for (; *v; v++) {
-        if (o + 1 >= outlen)
+        if (o + 3 >= outlen)
             return -1;
-        if ((unsigned char)v[0] == 0xe2 && (unsigned char)v[1] == 0x84 &&
-            (unsigned char)v[2] == 0xaa) {
+        if (v[0] == 0xe2 && v[1] == 0x84 && v[2] == 0xaa) {
             out[o++] = 'k';
             v += 2;
+        } else if (v[0] == 0xc4 && v[1] == 0xb0) {
+            out[o++] = 'i';
+            out[o++] = (char)0xcc;
+            out[o++] = (char)0x87;
+            v += 1;
         } else {
-            out[o++] = (char)tolower((unsigned char)*v);
+            out[o++] = (char)(*v >= 'A' && *v <= 'Z' ? *v - 'A' + 'a' : *v);
         }
     }
     out[o] = '\0';
-    return 0;
+    return (ssize_t)o;
 }
 
 const char *anon_deployment_type(void)
@@ -49,7 +58,7 @@ const char *anon_deployment_type(void)
 
     if (v == NULL)
         return "sdk";
-    if (py_lower(v, low, sizeof low) != 0)
+    if (anon_py_lower(v, low, sizeof low) < 0)
         return "undefined";
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(low, known[i]) == 0)

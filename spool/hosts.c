@@ -1,43 +1,45 @@
 /* hosts.c: classify_model_host, collect_model_hosts, sort_join_aliases (the Anonymizer's
  * rules, as anon-telemetry(7) states them). */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-/* Substring test on the lower-cased endpoint, as Python's `needle in endpoint.lower()`. */
-static int contains_ci(const char *hay, const char *needle)
+/* The rules on an endpoint already lower-cased. */
+static const char *classify_lower(const char *low)
 {
-    size_t n = strlen(needle);
+    static const char *const local[] = {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"};
 
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == needle[i])
-            i++;
-        if (i == n)
-            return 1;
-    }
-    return 0;
+    if (strstr(low, "build.nvidia.com") != NULL || strstr(low, "integrate.api.nvidia.com") != NULL)
+        return "nvidia-build";
+    if (strstr(low, "inference-api.nvidia.com") != NULL)
+        return "nvidia-internal";
+    if (strstr(low, "openrouter.ai") != NULL)
+        return "openrouter";
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if (strstr(low, local[i]) != NULL)
+            return "local";
+    return "other";
 }
 
 const char *anon_classify_model_host(const char *endpoint)
 {
-    static const char *const local[] = {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"};
+    const char *ret;
+    size_t cap;
+    char *low;
 
     if (endpoint == NULL)
         return "other";
-    if (contains_ci(endpoint, "build.nvidia.com") ||
-        contains_ci(endpoint, "integrate.api.nvidia.com"))
-        return "nvidia-build";
-    if (contains_ci(endpoint, "inference-api.nvidia.com"))
-        return "nvidia-internal";
-    if (contains_ci(endpoint, "openrouter.ai"))
-        return "openrouter";
-    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
-        if (contains_ci(endpoint, local[i]))
-            return "local";
-    return "other";
+    /* Python's `needle in endpoint.lower()`, whatever the locale (U+0130 grows from two
+     * bytes to three) */
+    cap = strlen(endpoint) * 3 / 2 + 4;
+    if ((low = malloc(cap)) == NULL || anon_py_lower(endpoint, low, cap) < 0) {
+        free(low);
+        return "other";
+    }
+    ret = classify_lower(low);
+    free(low);
+    return ret;
 }
 
 /* Length of the whitespace character (Python's str.isspace) at s, or 0. */

@@ -59,6 +59,10 @@ int anon_event_parse_value(const char *json, size_t len, const char **ret_end,
 /* The time set by anon_event_set_time, 0 when none was. */
 int64_t anon_event_time(const anon_event *ev);
 
+/* Python's str.lower() as far as ASCII results go, whatever the locale (env.c): the
+ * length written to out (NUL-terminated), or -1 when it does not fit. */
+ssize_t anon_py_lower(const char *s, char *out, size_t outlen);
+
 /* Decodes the UTF-8 sequence at s (NUL-terminated): its length, with the code point in
  * *ret_cp; 0 at the NUL or where s is not valid UTF-8 (overlong, surrogate, truncated). */
 size_t anon_utf8_decode(const unsigned char *s, uint32_t *ret_cp);

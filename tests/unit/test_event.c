@@ -392,6 +392,10 @@ static void test_helpers(void)
     T_EQ_STR(anon_classify_model_host("https://integrate.api.nvidia.com/v1"), "nvidia-build");
     T_EQ_STR(anon_classify_model_host("https://inference-api.nvidia.com/v1"), "nvidia-internal");
     T_EQ_STR(anon_classify_model_host("https://openrouter.ai/api/v1"), "openrouter");
+    /* Python lowers U+0130 to 'i' + U+0307: "openrouter.a\u0130" holds "openrouter.ai" */
+    T_EQ_STR(anon_classify_model_host("https://OPENROUTER.A\xc4\xb0/v1"), "openrouter");
+    T_EQ_STR(anon_classify_model_host("https://OPENROUTER.A\xc4\xb1/v1"), "other"); /* dotless i */
+    T_EQ_STR(anon_classify_model_host("HTTP://LOCALHOST:8000"), "local");
     T_EQ_STR(anon_classify_model_host("http://0.0.0.0/v1"), "local");
     T_EQ_STR(anon_classify_model_host("http://LOCALHOST:8000/v1"), "local");
     T_EQ_STR(anon_classify_model_host("http://127.0.0.1:8000"), "local");
