@@ -152,7 +152,7 @@ int main(int argc, char **argv)
     struct relay_socket socks[RELAY_MAX_SOCKETS];
     struct relay_server *server = NULL;
     anon_spool *sp = NULL, *read_sp = NULL;
-    char err[ANON_ERRLEN], shown[INET6_ADDRSTRLEN + 16], ready[256];
+    char err[ANON_ERRLEN], shown[INET6_ADDRSTRLEN + 16], ready[256], rootpath[4096];
     char *token = NULL;
     const char *listen_spec;
     struct sigaction sa;
@@ -238,6 +238,25 @@ int main(int argc, char **argv)
         }
     }
 
+    /* root, serving another user's spool, becomes that user once the sockets are bound
+     * and before the spool is opened, as every command does: it never leaves root-owned
+     * files in the owner's directory */
+    if (geteuid() == 0) {
+        if (o.spool_path == NULL) {
+            if ((st = anon_spool_default_path(rootpath, sizeof rootpath, err, sizeof err)) !=
+                ANON_OK) {
+                log_warnx("%s", err);
+                rc = anon_status_exit_code(st);
+                goto done;
+            }
+            o.spool_path = rootpath;
+        }
+        if ((st = anon_spool_act_as_owner(o.spool_path, NULL, err, sizeof err)) != ANON_OK) {
+            log_warnx("%s", err);
+            rc = anon_status_exit_code(st);
+            goto done;
+        }
+    }
     /* two connections: the committer's, and one for /healthz's reads */
     if ((st = anon_spool_open(o.spool_path, &sp, err, sizeof err)) != ANON_OK ||
         (st = anon_spool_open(anon_spool_path(sp), &read_sp, err, sizeof err)) != ANON_OK) {
