@@ -246,6 +246,12 @@ void bundle_line_init(struct bundle_line *l)
     anon_buf_init(&l->again);
 }
 
+void bundle_line_take(struct bundle_line *dst, struct bundle_line *src)
+{
+    *dst = *src;
+    bundle_line_init(src);
+}
+
 void bundle_line_free(struct bundle_line *l)
 {
     anon_envelope_free(l->env);
@@ -404,7 +410,7 @@ int bundle_read(sealed_reader *r, const struct bundle_visitor *v, struct bundle_
             goto out;
         }
         ret->envelopes++;
-        ret->events += (int64_t)l.n;
+        ret->events += (int64_t)l.n;   /* before the callback, which may take the line */
         if (ret->events > ret->header.events) {
             snprintf(msg, sizeof msg, "more events than the header announces (%lld)",
                      (long long)ret->header.events);

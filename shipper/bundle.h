@@ -80,6 +80,9 @@ struct bundle_line {
 };
 
 void bundle_line_init(struct bundle_line *l);
+/* Moves src's content to dst (which must be empty), leaving src empty: a reader that hands
+ * lines to another thread keeps reading into src. */
+void bundle_line_take(struct bundle_line *dst, struct bundle_line *src);
 /* Parses and checks one envelope line (strict JSON, every event as the writer checks
  * it, one lower-case uuid per event, the canonical form). ANON_EINVAL names the place. */
 int bundle_line_read(struct bundle_line *l, const char *line, size_t len, char *err,
@@ -95,13 +98,13 @@ struct bundle_summary {
     char sha256[SEALED_HEX_LEN + 1];
 };
 
-/* Called for the header, then for each envelope line (lineno: its line number). A
- * non-zero status stops the reading and is returned (err filled by the callback). */
+/* Called for the header, then for each envelope line (lineno: its line number); the
+ * line callback may take the line (bundle_line_take). A non-zero status stops the
+ * reading and is returned (err filled by the callback). */
 struct bundle_visitor {
     void *ctx;
     int (*header)(void *ctx, const struct bundle_header *h, char *err, size_t errlen);
-    int (*line)(void *ctx, long lineno, const struct bundle_line *l, char *err,
-                size_t errlen);
+    int (*line)(void *ctx, long lineno, struct bundle_line *l, char *err, size_t errlen);
 };
 
 /* Reads a whole bundle from r, checking everything: the header, every line, the count

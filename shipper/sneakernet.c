@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,62 +139,63 @@ static void now_ts(char buf[ANON_TS_LEN + 1])
 
 /* ------------------------------------------------------------ bundle create */
 
-/* One batch of rows read for a line (the strings copied: they outlive the callback). */
+/* One batch of rows read for a line. The strings outlive the callback: they are copied
+ * into one buffer that every batch reuses (no allocation per row, so a million rows
+ * leave the heap as they found it), at offsets, since the buffer may move as it grows. */
+enum { B_UUID, B_TS, B_PARAMS, B_NAME, B_NSTR };
+
 struct batch {
     size_t n, cap;
     int64_t *ids;
-    char **uuid, **ts, **params, **name;
+    size_t *off;               /* B_NSTR offsets into text per row */
+    anon_buf text;
 };
 
 static void batch_clear(struct batch *b)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->uuid[i]);
-        free(b->ts[i]);
-        free(b->params[i]);
-        free(b->name[i]);
-    }
     b->n = 0;
+    anon_buf_reset(&b->text);
 }
 
 static void batch_free(struct batch *b)
 {
-    batch_clear(b);
     free(b->ids);
-    free(b->uuid);
-    free(b->ts);
-    free(b->params);
-    free(b->name);
+    free(b->off);
+    anon_buf_free(&b->text);
     memset(b, 0, sizeof *b);
 }
 
 static int batch_alloc(struct batch *b, size_t cap)
 {
     memset(b, 0, sizeof *b);
+    anon_buf_init(&b->text);
     b->cap = cap;
     b->ids = calloc(cap, sizeof *b->ids);
-    b->uuid = calloc(cap, sizeof *b->uuid);
-    b->ts = calloc(cap, sizeof *b->ts);
-    b->params = calloc(cap, sizeof *b->params);
-    b->name = calloc(cap, sizeof *b->name);
-    return b->ids && b->uuid && b->ts && b->params && b->name ? 0 : -1;
+    b->off = calloc(cap * B_NSTR, sizeof *b->off);
+    return b->ids && b->off ? 0 : -1;
+}
+
+static const char *batch_str(const struct batch *b, size_t i, int which)
+{
+    return b->text.data + b->off[i * B_NSTR + which];
 }
 
 /* queue_due_rows' callback. */
 static int batch_add(void *ctx, const struct queue_due_row *row)
 {
     struct batch *b = ctx;
+    const char *v[B_NSTR] = {row->uuid, row->queued_at, row->parameters, row->name};
     size_t i = b->n;
 
     if (i >= b->cap)
         return -1;
     b->ids[i] = row->id;
-    b->uuid[i] = strdup(row->uuid);
-    b->ts[i] = strdup(row->queued_at);
-    b->params[i] = strdup(row->parameters);
-    b->name[i] = strdup(row->name);
+    for (int k = 0; k < B_NSTR; k++) {
+        b->off[i * B_NSTR + k] = b->text.len;
+        anon_buf_append(&b->text, v[k], strlen(v[k]) + 1);
+    }
     b->n++;
-    return b->uuid[i] && b->ts[i] && b->params[i] && b->name[i] ? 0 : -1;
+    return b->text.oom ? -1 : 0;
 }
 
 struct create {
@@ -282,10 +284,10 @@ static int create_write(struct create *c, char *err, size_t errlen)
         for (size_t i = 0; i < b.n; i++) {
             if ((rc = queue_mark_seen(c->s.q, b.ids[i], err, errlen)) != ANON_OK)
                 goto out;
-            evs[i].name = b.name[i];
-            evs[i].queued_at = b.ts[i];
-            evs[i].parameters = b.params[i];
-            uuids[i] = b.uuid[i];
+            evs[i].name = batch_str(&b, i, B_NAME);
+            evs[i].queued_at = batch_str(&b, i, B_TS);
+            evs[i].parameters = batch_str(&b, i, B_PARAMS);
+            uuids[i] = batch_str(&b, i, B_UUID);
         }
         eh = (struct envelope_hdr){hdr[0], hdr[1], hdr[2], hdr[3]};
         anon_buf_reset(&line);
@@ -494,7 +496,7 @@ struct verify {
     char oldest[ANON_TS_LEN + 1], newest[ANON_TS_LEN + 1];
 };
 
-static int verify_line(void *ctx, long lineno, const struct bundle_line *l, char *err,
+static int verify_line(void *ctx, long lineno, struct bundle_line *l, char *err,
                        size_t errlen)
 {
     struct verify *v = ctx;
@@ -575,9 +577,9 @@ static int import_found(void *ctx, const struct queue_bundle *b)
     return 0;
 }
 
-static int import_header(void *ctx, const struct bundle_header *h, char *err, size_t errlen)
+static int import_header(struct import *im, const struct bundle_header *h, char *err,
+                         size_t errlen)
 {
-    struct import *im = ctx;
     int rc;
 
     im->h = *h;
@@ -595,12 +597,9 @@ static int import_header(void *ctx, const struct bundle_header *h, char *err, si
     return ANON_OK;
 }
 
-static int import_line(void *ctx, long lineno, const struct bundle_line *l, char *err,
+static int import_line(struct import *im, const struct bundle_line *l, char *err,
                        size_t errlen)
 {
-    struct import *im = ctx;
-
-    (void)lineno;
     for (size_t i = 0; i < l->n; i++) {
         const anon_record *rec = &l->recs[i];
         struct queue_event ev = {
@@ -626,12 +625,154 @@ static int import_line(void *ctx, long lineno, const struct bundle_line *l, char
     return ANON_OK;
 }
 
+/*
+ * Reading and storing overlap: a thread reads the file and checks every line (the JSON,
+ * each event as the writer checks it, the checksum), handing the parsed lines over a
+ * short queue; this thread stores them. On two cores that hides most of the checking
+ * behind SQLite's work. The spool is touched by this thread only; the transaction is
+ * committed only once the reader has reached the end of the file with every check
+ * passed, and a failure on either side stops both.
+ */
+#define PIPE_SLOTS 8
+
+struct pipe_item {
+    int is_header;
+    struct bundle_header h;
+    struct bundle_line l;
+};
+
+struct pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;             /* anything changed */
+    struct pipe_item slot[PIPE_SLOTS];
+    size_t head, count;
+    int finished;                  /* the reader has returned, with rc */
+    int cancel;                    /* the storing side failed: the reader stops */
+    int rc;
+    char err[ANON_ERRLEN];
+    sealed_reader *rd;
+    struct bundle_summary sum;
+};
+
+static int pipe_put(struct pipe *p, struct pipe_item *it)
+{
+    int rc = ANON_OK;
+
+    pthread_mutex_lock(&p->mu);
+    while (p->count == PIPE_SLOTS && !p->cancel)
+        pthread_cond_wait(&p->cv, &p->mu);
+    if (p->cancel) {
+        rc = ANON_EIO;   /* the storing side's error is the one reported */
+    } else {
+        p->slot[(p->head + p->count) % PIPE_SLOTS] = *it;
+        p->count++;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static int pipe_header(void *ctx, const struct bundle_header *h, char *err, size_t errlen)
+{
+    struct pipe_item it = {.is_header = 1, .h = *h};
+
+    (void)err;
+    (void)errlen;
+    bundle_line_init(&it.l);
+    return pipe_put(ctx, &it);
+}
+
+static int pipe_line(void *ctx, long lineno, struct bundle_line *l, char *err, size_t errlen)
+{
+    struct pipe_item it = {.is_header = 0};
+    int rc;
+
+    (void)lineno;
+    (void)err;
+    (void)errlen;
+    bundle_line_take(&it.l, l);
+    if ((rc = pipe_put(ctx, &it)) != ANON_OK)
+        bundle_line_free(&it.l);
+    return rc;
+}
+
+static void *pipe_reader(void *arg)
+{
+    struct pipe *p = arg;
+    struct bundle_visitor vis = {p, pipe_header, pipe_line};
+    int rc = bundle_read(p->rd, &vis, &p->sum, p->err, sizeof p->err);
+
+    pthread_mutex_lock(&p->mu);
+    p->rc = rc;
+    p->finished = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* The next item into *it: 1, or 0 when the reader is done and the queue empty. */
+static int pipe_get(struct pipe *p, struct pipe_item *it)
+{
+    int got = 0;
+
+    pthread_mutex_lock(&p->mu);
+    while (p->count == 0 && !p->finished)
+        pthread_cond_wait(&p->cv, &p->mu);
+    if (p->count > 0) {
+        *it = p->slot[p->head];
+        p->head = (p->head + 1) % PIPE_SLOTS;
+        p->count--;
+        got = 1;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return got;
+}
+
+/* Reads and stores the whole file (the caller's transaction is open). */
+static int import_read(struct import *im, sealed_reader *rd, struct bundle_summary *ret_sum,
+                       char *err, size_t errlen)
+{
+    struct pipe p;
+    struct pipe_item it;
+    pthread_t reader;
+    int rc = ANON_OK;
+
+    memset(&p, 0, sizeof p);
+    p.rd = rd;
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    if (pthread_create(&reader, NULL, pipe_reader, &p) != 0) {
+        rc = anon_seterr(err, errlen, ANON_ENOMEM, "cannot start a thread: %s", strerror(errno));
+        goto out;
+    }
+    while (pipe_get(&p, &it)) {
+        if (rc == ANON_OK)
+            rc = it.is_header ? import_header(im, &it.h, err, errlen)
+                              : import_line(im, &it.l, err, errlen);
+        bundle_line_free(&it.l);
+        if (rc != ANON_OK) {
+            pthread_mutex_lock(&p.mu);
+            p.cancel = 1;
+            pthread_cond_broadcast(&p.cv);
+            pthread_mutex_unlock(&p.mu);
+        }
+    }
+    pthread_join(reader, NULL);
+    if (rc == ANON_OK && p.rc != ANON_OK)
+        rc = anon_seterr(err, errlen, p.rc, "%s", p.err);
+    *ret_sum = p.sum;
+out:
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    return rc;
+}
+
 /* Imports one file in one transaction. ANON_OK, or a status with err set (nothing kept). */
 static int import_file(struct spool_at *s, const char *file, const sealed_key *key,
                        char *err, size_t errlen)
 {
     struct import im;
-    struct bundle_visitor vis = {&im, import_header, import_line};
     struct bundle_summary sum;
     sealed_reader *rd = NULL;
     char now[ANON_TS_LEN + 1];
@@ -645,7 +786,7 @@ static int import_file(struct spool_at *s, const char *file, const sealed_key *k
         return rc;
     if ((rc = queue_begin(s->q, err, errlen)) != ANON_OK)
         goto out;
-    if ((rc = bundle_read(rd, &vis, &sum, err, errlen)) != ANON_OK)
+    if ((rc = import_read(&im, rd, &sum, err, errlen)) != ANON_OK)
         goto out;
     {
         struct queue_bundle b = {

@@ -88,7 +88,7 @@ static int again_bundle_header(void *ctx, const struct bundle_header *h, char *e
     return ANON_OK;
 }
 
-static int again_bundle_line(void *ctx, long lineno, const struct bundle_line *l, char *err,
+static int again_bundle_line(void *ctx, long lineno, struct bundle_line *l, char *err,
                              size_t errlen)
 {
     struct envelope_event *evs = calloc(l->n, sizeof *evs);
