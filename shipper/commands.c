@@ -120,7 +120,7 @@ static const cli_cmd commands[] = {
      "FILE [--max-events N] [--reexport] [--forget] [--sign KEYFILE]\n[--batch-size N] "
      "[--spool PATH]",
      "write the pending events to FILE for an air gap (they become exported)"},
-    {"bundle verify", CLI_OPT(OPT_VERIFY_KEY),                  0,  1,  1,
+    {"bundle verify", CLI_OPT(OPT_VERIFY_KEY),       CLI_NO_SPOOL,  1,  1,
      sneakernet_cmd_bundle_verify, "FILE [--verify-key KEYFILE]",
      "check a bundle and say what it holds; changes nothing"},
     {"bundle import", CLI_OPT(OPT_VERIFY_KEY),                  1,  1, -1,
@@ -234,8 +234,9 @@ static int as_spool_owner(cli_result *r)
     uid_t uid;
     int st;
 
-    if (geteuid() != 0 || commands_spool_path(r, path, sizeof path, err, sizeof err) != ANON_OK)
-        return EX_OK; /* not root; or no path, which the command itself reports */
+    if (geteuid() != 0 || r->cmd->writes == CLI_NO_SPOOL ||
+        commands_spool_path(r, path, sizeof path, err, sizeof err) != ANON_OK)
+        return EX_OK; /* not root; no spool; or no path, which the command reports */
     if (cli_value(r, OPT_SPOOL) == NULL)
         r->value[OPT_SPOOL] = path;
     if ((st = anon_spool_act_as_owner(path, &uid, err, sizeof err)) != ANON_OK) {

@@ -538,9 +538,9 @@ void cli_help_text(const cli_spec *spec, anon_buf *out)
             char text[256];
 
             snprintf(text, sizeof text, "%s%s", c->summary != NULL ? c->summary : "",
-                     c->writes ? " *" : "");
+                     c->writes == CLI_WRITES ? " *" : "");
             put_item(out, c->words[0] != '\0' ? c->words : "(no command)", text);
-            any_writes |= c->writes;
+            any_writes |= c->writes == CLI_WRITES;
         }
         if (any_writes)
             anon_buf_puts(out, "  (* changes the spool)\n");

@@ -64,10 +64,13 @@ struct cli_result;
 /* A command's handler: what the program runs for that row. Returns the exit status. */
 typedef int cli_handler(struct cli_result *r);
 
+enum { CLI_NO_SPOOL = -1, CLI_READS = 0, CLI_WRITES = 1 };
+
 typedef struct cli_cmd {
     const char *words;       /* "status", "dlq requeue"; "" the program run without words */
     uint64_t opts;           /* CLI_OPT(id) | ...: the options it takes besides global ones */
-    int writes;              /* 1: changes the spool (shown in --help) */
+    int writes;              /* CLI_WRITES: changes the spool (shown in --help); CLI_READS;
+                                CLI_NO_SPOOL: opens none (bundle verify) */
     int min_args, max_args;  /* arguments after the words; max_args -1: no limit */
     cli_handler *run;        /* NULL: the program's main goes on by itself */
     const char *usage;       /* what follows "usage: PROG WORDS "; '\n' continues it */

@@ -154,6 +154,13 @@ as_nobody "$SHIP_BIN" --spool "$U/s/spool.db" --endpoint "$URL" >/dev/null 2>"$T
 check_eq "nobody's own shipper is not locked out after root's run ($(cat "$T/err"))" 0 $?
 check_eq "nobody's own run delivered" 0 "$(sql "$U/s/spool.db" "SELECT count(*) FROM events WHERE status != 'sent'")"
 
+# bundle verify opens no spool: root reads its own bundle, whoever owns the default spool
+event | "$SPOOL_BIN" --spool "$T/rootspool/spool.db" >/dev/null
+"$SHIP_BIN" bundle create "$T/root-bundle.jsonl" --spool "$T/rootspool/spool.db" >/dev/null 2>&1
+chmod 600 "$T/root-bundle.jsonl"
+ANON_TELEMETRY_SPOOL=$U/s/spool.db "$SHIP_BIN" bundle verify "$T/root-bundle.jsonl" >/dev/null 2>"$T/err"
+check_eq "root verifies its own 0600 bundle while the default spool is nobody's ($(cat "$T/err"))" 0 $?
+
 # the report: a user's dangling lock link must not make the root shipper create a file
 rm -f "$U/s/spool.db.lock"
 ln -s "$T/root-target" "$U/s/spool.db.lock" && chown -h $NOBODY:$NOBODY "$U/s/spool.db.lock"
