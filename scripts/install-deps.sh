@@ -9,7 +9,7 @@ set -eu
 PKGS="build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev sqlite3 \
 clang libclang-rt-14-dev \
 python3 python3-jsonschema python3-pydantic openssl ca-certificates procps valgrind curl time \
-libmicrohttpd-dev python3-httpx libssl-dev"
+libmicrohttpd-dev python3-httpx faketime libssl-dev"
 
 # The Debian packages and the checks of what a site installs (make test-deb, docs.sh,
 # metrics.sh): debhelper, dh-python, dpkg-dev and lintian build and check the packages,
