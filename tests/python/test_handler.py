@@ -277,8 +277,9 @@ SCRIPT = textwrap.dedent("""
     logging.getLogger("anon_telemetry").addHandler(Keep())
     import anon_telemetry as at
     REQ = %r
+    SPOOL = sys.argv[1] if len(sys.argv) > 1 else %r
     out = {}
-    with at.TelemetryHandler(spool=sys.argv[1] if len(sys.argv) > 1 else %r) as h:
+    with at.TelemetryHandler(spool=SPOOL) as h:
         out["enqueued"] = [h.enqueue(dict(REQ, numInputRecords=i)) for i in range(5)]
         out["after_enqueue"] = h.last_error
         h.flush()
@@ -287,7 +288,7 @@ SCRIPT = textwrap.dedent("""
     out["uuids"] = h.uuids
     out["count_tokens"] = at.count_tokens("Hello world")
     out["avg"] = at.avg_tokens_per_record(["Hello world"])
-    for name, call in [("spool_events", lambda: at.spool_events([REQ])),
+    for name, call in [("spool_events", lambda: at.spool_events([REQ], spool=SPOOL)),
                        ("classify", lambda: at.classify_model_host("http://localhost"))]:
         try:
             call()
