@@ -5,10 +5,15 @@
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/ship_helpers.sh"
 
-command -v faketime >/dev/null || { fail "faketime is not installed (scripts/install-deps.sh installs it)"; finish; exit 1; }
-# The library itself, so that a killed "shipper with a wrong clock" is the shipper (the
-# faketime command runs its command as a child).
+# libfaketime preloaded by hand (not the faketime command, which runs its command as a
+# child: a killed "shipper with a wrong clock" must be the shipper), after ASan's runtime
+# when the build is sanitized (ASan must come first in the list).
 FTLIB=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)
+[ -n "$FTLIB" ] || { fail "libfaketime is not installed (scripts/install-deps.sh installs faketime)"; finish; exit 1; }
+PRELOAD=$FTLIB
+if [ "${ANON_SANITIZE:-}" = 1 ]; then PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $FTLIB"; fi
+# with_clock OFFSET CMD...: runs CMD with its clock moved by OFFSET ('-365d', '+2920000d')
+with_clock() { _o=$1; shift; LD_PRELOAD=$PRELOAD FAKETIME=$_o "$@"; }
 start_collector main
 # settled: nothing pending from an earlier block, no answer queued at the collector
 settled() {
@@ -21,7 +26,7 @@ queue 3 back
 script '[{"status":503}]'
 ship
 check_eq "503: retries scheduled" "75|3" "$rc|$(q "SELECT count(*) FROM events WHERE next_attempt_at IS NOT NULL")"
-faketime -f '-365d' "$SHIP_BIN" --spool "$S" --endpoint "$URL" >"$T/out" 2>"$T/err"
+with_clock '-365d' "$SHIP_BIN" --spool "$S" --endpoint "$URL" >"$T/out" 2>"$T/err"
 check_eq "clock a year back: the backed-off events are sent" "0|3" \
     "$?|$(q "SELECT count(*) FROM events WHERE session_id='back' AND status='sent'")"
 check_match "clock a year back: said once in the summary" "3 events had times set by a clock that moved back" \
@@ -30,10 +35,10 @@ check_match "clock a year back: said once in the summary" "3 events had times se
 queue 2 back2
 script '[{"status":503,"retry_after":"120"}]'
 ship
-faketime -f '-365d' "$SHIP_BIN" status --json --spool "$S" >"$T/st.json" 2>&1
+with_clock '-365d' "$SHIP_BIN" status --json --spool "$S" >"$T/st.json" 2>&1
 check_eq "status with the clock back: due now, no negative age" "2|2|True" \
     "$(python3 -c "import json; d=json.load(open('$T/st.json')); print(d['due_now'], d['clock_moved_back'], d['oldest_pending_age_seconds'] >= 0, sep='|')")"
-faketime -f '-365d' "$SHIP_BIN" status --spool "$S" >"$T/st.txt" 2>&1
+with_clock '-365d' "$SHIP_BIN" status --spool "$S" >"$T/st.txt" 2>&1
 check_nomatch "status with the clock back: no 'in 364d'" "in 36[0-9]d|-[0-9]+[smhd]" "$(cat "$T/st.txt")"
 ship --now >/dev/null
 
@@ -41,7 +46,7 @@ ship --now >/dev/null
 queue 2 ahead
 script '[{"status":200,"delay":20}]'
 n0=$(requests)
-LD_PRELOAD=$FTLIB FAKETIME='+365d' "$SHIP_BIN" --spool "$S" --endpoint "$URL" >/dev/null 2>&1 &
+LD_PRELOAD=$PRELOAD FAKETIME='+365d' "$SHIP_BIN" --spool "$S" --endpoint "$URL" >/dev/null 2>&1 &
 p=$!
 wait_until 10 sh -c "[ \"\$(wc -l < '$LOG')\" -gt $n0 ]"   # its POST is at the collector
 kill -9 $p; wait $p 2>/dev/null
@@ -53,7 +58,7 @@ check_eq "the next run takes them back and sends them" "0|2" \
     "$rc|$(q "SELECT count(*) FROM events WHERE session_id='ahead' AND status='sent'")"
 
 # ---- 2. event times from a wrong clock
-event | faketime -f '-365d' "$SPOOL_BIN" --spool "$S" --session-id past >/dev/null
+event | with_clock '-365d' "$SPOOL_BIN" --spool "$S" --session-id past >/dev/null
 check_eq "an event queued a year back keeps its ts" 1 \
     "$(q "SELECT queued_at < strftime('%Y-%m-%dT%H:%M:%fZ','now','-300 days') FROM events WHERE session_id='past'")"
 "$SHIP_BIN" status --json --spool "$S" > "$T/st.json"
@@ -61,7 +66,7 @@ check_eq "status flags its implausible ts" 1 "$(python3 -c "import json; print(j
 ship --max-age 7
 check_eq "--max-age never expires an event whose ts came from a wrong clock" "sent|0" \
     "$(q "SELECT status FROM events WHERE session_id='past'")|$(q "SELECT count(*) FROM dlq WHERE session_id='past'")"
-event | faketime -f '+2920000d' "$SPOOL_BIN" --spool "$S" --session-id far >/dev/null
+event | with_clock '+2920000d' "$SPOOL_BIN" --spool "$S" --session-id far >/dev/null
 check_eq "a clock past 9999: a well-formed ts" "9999-12-31T23:59:59.999Z" "$(q "SELECT queued_at FROM events WHERE session_id='far'")"
 q "DELETE FROM events WHERE session_id='far'"
 
@@ -129,13 +134,14 @@ done
 W=$T/wal/spool.db
 mkdir -m 700 "$T/wal"
 event | "$SPOOL_BIN" --spool "$W" >/dev/null
-sqlite3 "$W" "BEGIN; SELECT count(*) FROM events;" ".shell sleep 6" "COMMIT;" >/dev/null &
+sqlite3 "$W" "BEGIN; SELECT count(*) FROM events;" ".shell sleep 120" "COMMIT;" >/dev/null &
 rp=$!
+on_exit "kill $rp 2>/dev/null"
 sleep 0.3
 big=$(python3 -c "import sys; print(''.join('{\"task\":\"batch\",\"taskStatus\":\"completed\",\"transformationType\":\"redact\",\"entityDetectorModel\":\"m%d\",\"entityValidatorModel\":\"v\",\"entityAugmenterModel\":\"a\"}\n' % i for i in range(2000)))")
 for i in $(seq 1 20); do printf '%s\n' "$big" | "$SPOOL_BIN" --spool "$W" >/dev/null; done
 wal_grown=$(stat -c %s "$W-wal")
-wait $rp
+kill $rp; wait $rp 2>/dev/null   # the reader goes
 check "the WAL grew while a reader held it ($wal_grown bytes)" test "$wal_grown" -gt 8000000
 "$SHIP_BIN" --spool "$W" --endpoint "$URL" >/dev/null 2>&1
 check "after a shipper run the WAL is under 1 MiB ($(stat -c %s "$W-wal" 2>/dev/null || echo 0) bytes)" \
