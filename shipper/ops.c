@@ -341,6 +341,21 @@ static int ops_bundle_json(void *ctx, const struct queue_bundle *b)
     return 0;
 }
 
+/* queue_dlq_reasons' callback: {"reason": ..., "events": n} appended to the array. */
+static int ops_add_reason(void *ctx, const char *reason, int64_t n)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL || !cJSON_AddItemToArray(ctx, o)) {
+        cJSON_Delete(o);
+        return -1;
+    }
+    return cJSON_AddStringToObject(o, "reason", reason) != NULL &&
+                   cJSON_AddNumberToObject(o, "events", (double)n) != NULL
+               ? 0
+               : -1;
+}
+
 /* Fills doc with everything status shows. EX_OK, or EX_IOERR after printing why. */
 static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
 {
@@ -389,19 +404,20 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
     /* Queued under a wrong clock (before this release, or more than a day ahead). */
     cJSON_AddNumberToObject(doc, "implausible_ts", (double)c.implausible_ts);
 
-    if (ops_text(db, "SELECT min(queued_at) FROM events WHERE status = '" QUEUE_PENDING "'",
-                 NULL, buf, sizeof buf, &isnull, NULL) != 0)
-        goto sqlfail;
-    if (isnull) {
+    if (queue_oldest_pending(q, buf, sizeof buf, err, sizeof err) != ANON_OK) {
+        fprintf(stderr, OPS_PROG " status: %s\n", err);
+        goto out;
+    }
+    if (buf[0] == '\0') {
         cJSON_AddNullToObject(doc, "oldest_pending_queued_at");
         cJSON_AddNullToObject(doc, "oldest_pending_age_seconds");
     } else {
-        int64_t q;
+        int64_t qms;
         cJSON_AddStringToObject(doc, "oldest_pending_queued_at", buf);
         /* an age is never negative, whatever the clock did */
-        if (anon_parse_ts(buf, &q) == 0)
+        if (anon_parse_ts(buf, &qms) == 0)
             cJSON_AddNumberToObject(doc, "oldest_pending_age_seconds",
-                                    (double)(now_ms > q ? (now_ms - q) / 1000 : 0));
+                                    (double)(now_ms > qms ? (now_ms - qms) / 1000 : 0));
         else
             cJSON_AddNullToObject(doc, "oldest_pending_age_seconds");
     }
@@ -417,22 +433,12 @@ static int ops_status_gather(sqlite3 *db, const char *path, cJSON *doc)
     else
         cJSON_AddStringToObject(doc, "next_attempt_at", buf);
 
-    reasons = cJSON_AddArrayToObject(doc, "dlq_by_reason");
-    if (sqlite3_prepare_v2(db,
-                           "SELECT reason, count(*) AS events FROM dlq GROUP BY reason"
-                           " ORDER BY count(*) DESC, reason",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto sqlfail;
-    while ((n = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToArray(reasons, o);
-        if (o == NULL || ops_row_json(st, o) != 0)
-            goto oom;
+    if ((reasons = cJSON_AddArrayToObject(doc, "dlq_by_reason")) == NULL)
+        goto oom;
+    if (queue_dlq_reasons(q, ops_add_reason, reasons, err, sizeof err) != ANON_OK) {
+        fprintf(stderr, OPS_PROG " status: %s\n", err);
+        goto out;
     }
-    if (n != SQLITE_DONE)
-        goto sqlfail;
-    sqlite3_finalize(st);
-    st = NULL;
 
     /* Bundles made here whose receipt has not settled them all, and bundles imported
      * here that no receipt has covered yet (sneakernet.c). */
