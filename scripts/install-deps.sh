@@ -14,8 +14,10 @@ libmicrohttpd-dev python3-httpx faketime libssl-dev"
 # The Debian packages and the checks of what a site installs (make test-deb, docs.sh,
 # metrics.sh): debhelper, dh-python, dpkg-dev and lintian build and check the packages,
 # mandoc lints the manual pages and man-db finds them (man -w); prometheus brings promtool,
-# and prometheus-node-exporter the textfile collector the metrics are read through.
-PKGS="$PKGS debhelper dh-python dpkg-dev lintian mandoc man-db prometheus prometheus-node-exporter"
+# and prometheus-node-exporter the textfile collector the metrics are read through;
+# systemd brings systemd-analyze, which checks the units even where systemd is not running.
+PKGS="$PKGS debhelper dh-python dpkg-dev lintian mandoc man-db prometheus prometheus-node-exporter \
+systemd"
 
 missing=""
 for p in $PKGS; do
