@@ -91,6 +91,10 @@ long anon_count_tokens(const char *text, size_t len);
 /* Integer part of the mean token count over n texts (lens may be NULL for NUL-terminated
  * texts); -1 when n == 0 or on failure. Uses all cores for large n. */
 long anon_avg_tokens_per_record(const char *const *texts, const size_t *lens, size_t n);
+/* Sum of the token counts of n texts (lens may be NULL for NUL-terminated texts), on the
+ * calling thread: for callers that run their own threads over parts of a large input and
+ * add the parts (Python's avg_tokens_per_record); -1 on failure. */
+long long anon_sum_tokens(const char *const *texts, const size_t *lens, size_t n);
 
 /* ---- the event ---- */
 

@@ -771,6 +771,25 @@ long tokens_avg_threads(const char *const *texts, const size_t *lens, size_t n,
     return (long)((double)sum / (double)n);
 }
 
+long long anon_sum_tokens(const char *const *texts, const size_t *lens, size_t n)
+{
+    long long sum = 0;
+
+    if (texts == NULL && n > 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        long c;
+
+        if (texts[i] == NULL)
+            return -1;
+        c = anon_count_tokens(texts[i], lens != NULL ? lens[i] : strlen(texts[i]));
+        if (c < 0)
+            return -1;
+        sum += c;
+    }
+    return sum;
+}
+
 long anon_avg_tokens_per_record(const char *const *texts, const size_t *lens, size_t n)
 {
     return tokens_avg_threads(texts, lens, n, 0);

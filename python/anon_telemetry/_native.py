@@ -72,6 +72,8 @@ _PROTOTYPES = (
     # returns malloc'd memory: kept as a raw pointer so that it can be freed
     ("anon_sort_join_aliases", ctypes.c_void_p, [_c_char_p_p, ctypes.c_size_t]),
     ("anon_count_tokens", ctypes.c_long, [ctypes.c_char_p, ctypes.c_size_t]),
+    ("anon_sum_tokens", ctypes.c_longlong,
+     [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t), ctypes.c_size_t]),
     ("anon_event_from_json", ctypes.c_int,
      [ctypes.c_char_p, ctypes.c_size_t, _c_void_p_p, ctypes.c_char_p, ctypes.c_size_t]),
     ("anon_event_free", None, [ctypes.c_void_p]),
@@ -175,10 +177,12 @@ class Library:
     def count_tokens(self, data: bytes) -> int:
         return int(self._count_tokens(data, len(data)))
 
-    @property
-    def count_tokens_raw(self) -> Any:
-        """anon_count_tokens itself, (bytes, length) -> count, for tight loops."""
-        return self._count_tokens
+    def sum_tokens(self, data: List[bytes]) -> int:
+        """The sum of the token counts of data, in one call (the GIL released for all of
+        it): -1 on failure."""
+        k = len(data)
+        return int(self._sum_tokens((ctypes.c_char_p * k)(*data),
+                                    (ctypes.c_size_t * k)(*map(len, data)), k))
 
     # ---- events and the spool ----
 

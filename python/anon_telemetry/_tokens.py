@@ -91,10 +91,11 @@ def _sum_counts(lib: Any, strs: List[str]) -> int:
     overlap the counting. Here each thread encodes a chunk, then counts it record by
     record in the library with the GIL released (ctypes releases it for every call), so
     one thread's encoding runs while the others count, and memory stays at a chunk per
-    thread. The counting itself is the library's, anon_count_tokens.
+    thread. The counting itself is the library's: anon_sum_tokens, one call per chunk,
+    so a thread takes the GIL once per chunk rather than once per record.
     """
     n = len(strs)
-    count = lib.count_tokens_raw
+    sum_tokens = lib.sum_tokens
     starts = itertools.count(0, _CHUNK)  # next() on it is atomic: threads share it
     sums: List[int] = []
     errors: List[BaseException] = []
@@ -110,10 +111,10 @@ def _sum_counts(lib: Any, strs: List[str]) -> int:
                     data = [t.encode("utf-8") for t in chunk]
                 except UnicodeEncodeError:
                     data = [_utf8(t) for t in chunk]
-                counts = list(map(count, data, map(len, data)))
-                if min(counts) < 0:
-                    raise SpoolError("anon_count_tokens failed (out of memory?)")
-                s += sum(counts)
+                c = sum_tokens(data)
+                if c < 0:
+                    raise SpoolError("anon_sum_tokens failed (out of memory?)")
+                s += c
             sums.append(s)
         except BaseException as e:
             errors.append(e)

@@ -459,6 +459,13 @@ static void test_api_edges(void)
     size_t null_lens[] = { 1, 0 };
     T_EQ_INT(anon_avg_tokens_per_record(with_null, null_lens, 2), 0); /* int(1 / 2) */
     T_EQ_INT(anon_avg_tokens_per_record(with_null, NULL, 2), -1);
+    /* the sum a caller adds parts of: 2 + 7 + 0 */
+    T_EQ_INT(anon_sum_tokens(texts, lens, 3), 9);
+    T_EQ_INT(anon_sum_tokens(texts, NULL, 3), 9);
+    T_EQ_INT(anon_sum_tokens(texts, lens, 0), 0);
+    T_EQ_INT(anon_sum_tokens(NULL, NULL, 0), 0);
+    T_EQ_INT(anon_sum_tokens(NULL, NULL, 1), -1);
+    T_EQ_INT(anon_sum_tokens(with_null, NULL, 2), -1);
 }
 
 int main(void)
