@@ -737,23 +737,20 @@ int server_start(const struct relay_opts *o, struct relay_socket *socks, int n,
                          MHD_USE_ERROR_LOG | (o->tls_cert != NULL ? MHD_USE_TLS : 0) |
                          (socks[i].addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 
-        if (o->tls_cert != NULL)
-            s->daemons[i] = MHD_start_daemon(
-                flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, socks[i].fd,
-                MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-                o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->client_timeout,
-                MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-                on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert,
-                MHD_OPTION_HTTPS_MEM_KEY, s->tls_key, MHD_OPTION_END);
-        else
-            s->daemons[i] = MHD_start_daemon(
-                flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, socks[i].fd,
-                MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-                o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->client_timeout,
-                MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-                on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+        /* the certificate and key, only with TLS (libmicrohttpd refuses them without) */
+        struct MHD_OptionItem tls[] = {
+            {o->tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
+            {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+            {MHD_OPTION_END, 0, NULL},
+        };
+
+        s->daemons[i] = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, socks[i].fd,
+            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+            o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->client_timeout,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
         if (s->daemons[i] == NULL) {
             char shown[INET6_ADDRSTRLEN + 16];
 
